@@ -1,0 +1,25 @@
+# The two commands of the README: `make book` and `make test`.
+# Both create the virtual environment .venv (Python 3.11) when it is missing.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: book test lint clean
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -e .
+	touch $@
+
+## Execute the notebooks and build the static HTML book in _build/html.
+book: $(VENV)/.installed
+	$(BIN)/jupyter-book build -W --keep-going .
+
+## Run every test: lint, unit tests, nbval on every notebook, the book build.
+test: $(VENV)/.installed
+	$(BIN)/ruff check srlib tests benchmarks
+	$(BIN)/python -m pytest tests --nbval-lax notebooks
+
+clean:
+	rm -rf _build

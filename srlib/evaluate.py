@@ -1,0 +1,116 @@
+"""Benchmark evaluation with the papers' protocol (``shared/PROTOCOL.md`` in the repo).
+
+For every HR image of a data set at scale s: crop to a multiple of s; take 8-bit Y (a
+grayscale file is its own Y); LR = bicubic(Y, 1/s) in floating point; the method
+restores it to the HR size; the result is rounded to 8 bits, s pixels are shaved from
+each border, and PSNR and SSIM are averaged over the images of the set.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .data.datasets import load_images
+from .data.degrade import bicubic_degrade, bicubic_restore
+from .data.image import to_y
+from .errors import SRError
+from .metrics import psnr, ssim
+
+__all__ = ["Method", "bicubic", "evaluate", "Result", "format_table", "to_json", "check_scale"]
+
+
+@dataclass
+class Method:
+    """An SR method as evaluate sees it: LR Y in [0, 1] and the HR shape in, SR Y out.
+
+    ``scales`` lists the scales it supports (``None``: any scale in (1, 8]).
+    """
+
+    name: str
+    run: Callable[[np.ndarray, tuple[int, int], float], np.ndarray]
+    scales: tuple[float, ...] | None = None
+
+
+bicubic = Method("bicubic", lambda lr, shape, scale: bicubic_restore(lr, shape))
+
+
+def check_scale(method: Method, scale: float) -> float:
+    """The scale as a float, or :class:`SRError` if ``method`` does not support it."""
+    try:
+        s = float(scale)
+    except (TypeError, ValueError):
+        raise SRError(f"scale {scale!r} is not a number") from None
+    if method.scales is not None:
+        if s not in method.scales:
+            raise SRError(f"scale {scale} is not supported by {method.name} (supported: "
+                          f"{', '.join(f'{x:g}' for x in method.scales)})")
+    elif not (math.isfinite(s) and 1 < s <= 8):
+        raise SRError(f"scale {scale} is not supported: use a number greater than 1 and at most 8")
+    return s
+
+
+@dataclass
+class Result:
+    """One (data set, scale) cell of the table; ``seconds`` is the mean per image."""
+
+    dataset: str
+    scale: float
+    psnr: float
+    ssim: float
+    seconds: float
+    images: list[dict] = field(default_factory=list)
+
+
+def evaluate(method: Method, datasets: Sequence[str], scales: Sequence[float], progress: bool = False) -> list[Result]:
+    """Evaluate ``method`` on each data set (name or folder) at each scale."""
+    scales = [check_scale(method, s) for s in scales]
+    results = []
+    for name in datasets:
+        for s in scales:
+            images = load_images(name, s)
+            if not images:
+                raise SRError(f"data set {name!r} has no images")
+            rows, seconds = [], 0.0
+            shave = math.ceil(s)
+            for img_name, hr in images:
+                y = to_y(hr).astype(np.float64) / 255.0
+                if min(y.shape) < 2 * shave + 11 or min(y.shape) / s < 1:
+                    raise SRError(f"{name}/{img_name}: image of {y.shape} is too small for scale {s:g}")
+                lr = bicubic_degrade(y, s)
+                t0 = time.perf_counter()
+                sr = np.asarray(method.run(lr, y.shape, s))
+                seconds += time.perf_counter() - t0
+                if sr.shape != y.shape:
+                    raise SRError(f"{method.name} returned {sr.shape} for {name}/{img_name}, expected {y.shape}")
+                rows.append({"name": img_name, "psnr": psnr(sr, y, shave), "ssim": ssim(sr, y, shave)})
+                if progress:
+                    print(f"  {name} x{s:g} {img_name}: {rows[-1]['psnr']:.2f} dB", flush=True)
+            label = Path(name).name if Path(name).is_dir() else name
+            results.append(Result(label, s, float(np.mean([r["psnr"] for r in rows])),
+                                  float(np.mean([r["ssim"] for r in rows])), seconds / len(rows), rows))
+    return results
+
+
+def format_table(results: Sequence[Result], method: str) -> str:
+    """A table shaped like the VDSR paper's Table 3: PSNR/SSIM/seconds per set and scale."""
+    lines = [f"{'Dataset':<10} {'Scale':<6} {method + ' PSNR/SSIM/time':>28}"]
+    for r in results:
+        lines.append(f"{r.dataset:<10} {'x' + format(r.scale, 'g'):<6} "
+                     f"{f'{r.psnr:.2f}/{r.ssim:.4f}/{r.seconds:.3f}s':>28}")
+    return "\n".join(lines)
+
+
+def to_json(results: Sequence[Result], method: str) -> dict:
+    """The JSON form written by ``srlib evaluate --json``."""
+    return {"model": method, "results": [asdict(r) for r in results]}
+
+
+def write_json(path: str | Path, results: Sequence[Result], method: str) -> None:
+    Path(path).write_text(json.dumps(to_json(results, method), indent=1))
