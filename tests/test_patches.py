@@ -3,8 +3,7 @@ import pytest
 import torch
 
 from srlib import SRError
-from srlib.data import (SRCNNPatches, SRGANPatches, VDSRPatches, builtin_images, grid_patches, imresize,
-                        modcrop, to_y)
+from srlib.data import SRCNNPatches, SRGANPatches, VDSRPatches, builtin_images, grid_patches, imresize, modcrop, to_y
 from srlib.data.patches import dihedral
 
 

@@ -16,7 +16,6 @@ import json
 import os
 import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,10 +23,10 @@ from numpy.lib.stride_tricks import sliding_window_view
 from torch.utils.data import Dataset
 
 from ..errors import SRError
+from .datasets import image_paths, load_images
 from .degrade import modcrop
 from .download import cache_dir
 from .image import to_y
-from .datasets import image_paths, load_images
 from .resize import imresize
 
 __all__ = ["grid_patches", "SRCNNPatches", "VDSRPatches", "SRGANPatches", "dihedral"]
