@@ -6,6 +6,11 @@ BIN    := $(VENV)/bin
 
 .PHONY: book test lint clean
 
+# Notebooks run in their own folder: give them an absolute data path.
+ifdef SRLIB_DATA
+export SRLIB_DATA := $(abspath $(SRLIB_DATA))
+endif
+
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
