@@ -1,4 +1,4 @@
-"""``python -m srlib`` / ``srlib``: evaluate methods on benchmarks, download data sets.
+"""``python -m srlib`` / ``srlib``: train, evaluate and apply SR networks; fetch data sets.
 
 Every error caused by the user's input is one line on stderr and exit status 2.
 """
@@ -6,7 +6,9 @@ Every error caused by the user's input is one line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from .errors import SRError
 
@@ -16,17 +18,29 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _methods() -> dict:
+def _method(name: str, scales: list[float] | None = None):
+    """``bicubic``, a shipped weights name, or a checkpoint path, as an evaluate Method."""
+    from pathlib import Path
+
     from .evaluate import bicubic
 
-    return {"bicubic": bicubic}
+    if name == "bicubic":
+        return bicubic
+    from .inference import as_method, load_model
+    from .pretrained import available, load
 
-
-def _method(name: str):
-    methods = _methods()
-    if name not in methods:
-        raise SRError(f"unknown model {name!r}; available: {', '.join(methods)}")
-    return methods[name]
+    if name in available():
+        model, info = load(name)
+    elif Path(name).suffix in (".pt", ".pth") or Path(name).exists():
+        model, info = load_model(name)
+    else:
+        raise SRError(f"unknown model {name!r}: use bicubic, one of `srlib pretrained` "
+                      f"({', '.join(available()) or 'none shipped'}), or a checkpoint file")
+    scales_ok = tuple(info.get("scales") or ())
+    label = name if name in available() else Path(name).stem
+    if info["kind"] in ("srresnet", "srgan"):
+        scales_ok = (float(info["model_config"].get("scale", 4)),)
+    return as_method(model, info["kind"], label, scales_ok or None)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -48,6 +62,97 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate, format_table
+    from .inference import as_method, load_model
+    from .train import RECIPES, recipe, train
+
+    name = args.preset or args.model
+    if name not in RECIPES:
+        raise SRError(f"unknown preset {name!r}; choose from {', '.join(RECIPES)}")
+    if RECIPES[name].kind != args.model:
+        raise SRError(f"preset {name!r} trains {RECIPES[name].kind}, not {args.model}")
+    changes = {k: v for k, v in {
+        "data": args.data, "scales": tuple(args.scale) if args.scale else None, "iterations": args.iterations,
+        "epochs": args.epochs, "minutes": args.minutes, "lr": args.lr, "batch_size": args.batch_size,
+        "optimizer": args.optimizer, "seed": args.seed, "val_data": args.val_data, "val_every": args.val_every,
+        "generator": args.generator, "content_layer": args.content_layer, "workers": args.workers,
+        "clip_value": args.clip_value,
+    }.items() if v is not None}
+    if args.iterations is not None or args.minutes is not None:
+        changes.setdefault("epochs", None)
+        if args.iterations is None:
+            changes.pop("iterations", None)
+    if args.clip is not None:
+        changes["clip"] = None if args.clip == "none" else args.clip
+    if args.vgg_weights is not None:
+        changes["vgg_weights"] = None if args.vgg_weights == "none" else args.vgg_weights
+    if args.no_amp:
+        changes["amp"] = False
+    if args.compile:
+        changes["compile"] = True
+    r = recipe(name, **changes)
+    last = train(r, args.out, device=args.device, resume=args.resume, progress=not args.quiet)
+    if int(os.environ.get("RANK", 0)) == 0:
+        model, info = load_model(last)
+        method = as_method(model, info["kind"], f"{args.model} ({Path(args.out).name})", None)
+        results = evaluate(method, [r.val_data if _have(r.val_data) else "builtin"], list(r.scales))
+        print(format_table(results, method.name))
+        print(f"checkpoint: {last}")
+    return 0
+
+
+def _have(name: str) -> bool:
+    from .data.datasets import dataset_dir
+
+    try:
+        dataset_dir(name, download_missing=False)
+        return True
+    except SRError:
+        return False
+
+
+def cmd_upscale(args: argparse.Namespace) -> int:
+    from .data.image import read_image, save_image
+    from .inference import load_model, upscale
+    from .pretrained import available, load
+
+    if args.model in available():
+        model, info = load(args.model)
+    else:
+        model, info = load_model(args.model)
+    scales = [float(s) for s in info.get("scales") or []]
+    if info["kind"] in ("srresnet", "srgan"):
+        scales = [float(info["model_config"].get("scale", 4))]
+    if args.scale is None:
+        if len(scales) != 1:
+            raise SRError(f"{args.model} supports scales {', '.join(f'{s:g}' for s in scales)}: give --scale")
+        args.scale = scales[0]
+    if scales and float(args.scale) not in scales:
+        raise SRError(f"scale {args.scale:g} is not supported by {args.model} "
+                      f"(supported: {', '.join(f'{s:g}' for s in scales)})")
+    image = read_image(args.input)
+    need = {"srcnn": 13, "vdsr": 8}.get(info["kind"], 4)
+    if min(image.shape[:2]) < need:
+        raise SRError(f"{args.input}: a {image.shape[1]}x{image.shape[0]} image is too small for {args.model}")
+    save_image(args.output, upscale(image, model, info["kind"], float(args.scale)))
+    print(f"{args.output}: {args.scale:g}x by {args.model}")
+    return 0
+
+
+def cmd_pretrained(args: argparse.Namespace) -> int:
+    from .pretrained import index
+
+    entries = index()
+    if not entries:
+        print("no weights are shipped with this version of srlib")
+    for name, e in entries.items():
+        psnr = " ".join(f"x{k}:{v:.2f}" for k, v in e.get("set5_psnr", {}).items())
+        scales = ",".join(f"{s:g}" for s in e["scales"])
+        print(f"{name}\t{e['kind']}\tx{scales}\tSet5 {psnr} dB\t{e['command']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="srlib", description="Single-image super-resolution: data, metrics, models.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -60,6 +165,44 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", help="also write the results to this JSON file")
     e.add_argument("--verbose", action="store_true", help="print every image's PSNR")
     e.set_defaults(func=cmd_evaluate)
+
+    t = sub.add_parser("train", help="train SRCNN, VDSR, SRResNet or SRGAN")
+    t.add_argument("model", choices=["srcnn", "vdsr", "srresnet", "srgan"])
+    t.add_argument("--out", required=True, help="run folder (checkpoints, history.csv)")
+    t.add_argument("--preset", help="named recipe (default: the paper's, named like the model)")
+    t.add_argument("--data", help="training set name or folder")
+    t.add_argument("--scale", nargs="+", type=float, help="scale(s); VDSR trains several at once")
+    t.add_argument("--iterations", type=int)
+    t.add_argument("--epochs", type=float)
+    t.add_argument("--minutes", type=float, help="wall-clock budget; the schedule is fitted to it")
+    t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    t.add_argument("--lr", type=float)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--optimizer", choices=["sgd", "adam"])
+    t.add_argument("--clip", choices=["adjustable", "norm", "none"])
+    t.add_argument("--clip-value", type=float)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--val-data")
+    t.add_argument("--val-every", type=int)
+    t.add_argument("--generator", help="SRGAN: SRResNet checkpoint to start from")
+    t.add_argument("--vgg-weights", help="SRGAN: VGG19 weights file, or 'none' for random features")
+    t.add_argument("--content-layer", help="SRGAN: VGG19 layer of the content loss (relu2_2, relu5_4)")
+    t.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
+    t.add_argument("--workers", type=int)
+    t.add_argument("--no-amp", action="store_true", help="no mixed precision on a GPU")
+    t.add_argument("--compile", action="store_true", help="torch.compile the model")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+    u = sub.add_parser("upscale", help="super-resolve an image file")
+    u.add_argument("input")
+    u.add_argument("output")
+    u.add_argument("--model", required=True, help="shipped weights name or checkpoint file")
+    u.add_argument("--scale", type=float)
+    u.set_defaults(func=cmd_upscale)
+
+    pt = sub.add_parser("pretrained", help="list the weights shipped with srlib")
+    pt.set_defaults(func=cmd_pretrained)
 
     d = sub.add_parser("download", help="fetch data sets into srlib's cache (checksummed)")
     d.add_argument("names", nargs="+", help="data set names")

@@ -30,12 +30,16 @@ __all__ = ["Method", "bicubic", "evaluate", "Result", "format_table", "to_json",
 class Method:
     """An SR method as evaluate sees it: LR Y in [0, 1] and the HR shape in, SR Y out.
 
-    ``scales`` lists the scales it supports (``None``: any scale in (1, 8]).
+    ``scales`` lists the scales it supports (``None``: any scale in (1, 8]). With
+    ``rgb=True`` the method gets the LR RGB image (H, W, 3) and returns RGB, measured on
+    its Y (a grayscale test image is given as three equal channels, and the mean of the
+    output channels is measured against it).
     """
 
     name: str
     run: Callable[[np.ndarray, tuple[int, int], float], np.ndarray]
     scales: tuple[float, ...] | None = None
+    rgb: bool = False
 
 
 bicubic = Method("bicubic", lambda lr, shape, scale: bicubic_restore(lr, shape))
@@ -83,12 +87,20 @@ def evaluate(method: Method, datasets: Sequence[str], scales: Sequence[float], p
                 y = to_y(hr).astype(np.float64) / 255.0
                 if min(y.shape) < 2 * shave + 11 or min(y.shape) / s < 1:
                     raise SRError(f"{name}/{img_name}: image of {y.shape} is too small for scale {s:g}")
-                lr = bicubic_degrade(y, s)
+                if method.rgb:
+                    rgb = (hr if hr.ndim == 3 else np.repeat(hr[..., None], 3, -1)) / 255.0
+                    lr, want = bicubic_degrade(rgb, s), rgb.shape
+                else:
+                    lr, want = bicubic_degrade(y, s), y.shape
                 t0 = time.perf_counter()
                 sr = np.asarray(method.run(lr, y.shape, s))
                 seconds += time.perf_counter() - t0
-                if sr.shape != y.shape:
-                    raise SRError(f"{method.name} returned {sr.shape} for {name}/{img_name}, expected {y.shape}")
+                if sr.shape != want:
+                    raise SRError(f"{method.name} returned {sr.shape} for {name}/{img_name}, expected {want}")
+                if method.rgb and hr.ndim == 2:
+                    sr = sr.mean(-1)
+                elif method.rgb:
+                    y = hr
                 rows.append({"name": img_name, "psnr": psnr(sr, y, shave), "ssim": ssim(sr, y, shave)})
                 if progress:
                     print(f"  {name} x{s:g} {img_name}: {rows[-1]['psnr']:.2f} dB", flush=True)

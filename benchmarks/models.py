@@ -1,0 +1,116 @@
+"""Speed of srlib's networks on this device: prints a table.
+
+For each model: training patches per second (one optimiser step on a batch, as its
+recipe), inference milliseconds per output megapixel, FLOPs of one training step
+(3 x forward: the forward pass and twice that for the backward), and the fraction of the
+machine's convolution throughput that this achieves (the ceiling: a large 3x3
+convolution, measured once).
+
+    python benchmarks/models.py [--device cuda] [--steps 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torch import nn
+
+from srlib.models import SRCNN, VDSR, Discriminator, SRResNet
+from srlib.train import pick_device
+
+
+def forward_flops(model: nn.Module, x: torch.Tensor) -> float:
+    """FLOPs (2 x multiply-adds) of the convolutions and dense layers of one forward pass."""
+    total = 0.0
+
+    def hook(m, inp, out):
+        nonlocal total
+        if isinstance(m, nn.Conv2d):
+            k = m.kernel_size[0] * m.kernel_size[1] * m.in_channels // m.groups
+            total += 2.0 * out.numel() * k
+        elif isinstance(m, nn.Linear):
+            total += 2.0 * out.numel() * m.in_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with torch.no_grad():
+        model(x)
+    for h in handles:
+        h.remove()
+    return total
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, device, steps: int) -> float:
+    fn()  # warm-up
+    sync(device)
+    t = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    sync(device)
+    return (time.perf_counter() - t) / steps
+
+
+def conv_ceiling(device: torch.device) -> float:
+    """FLOP/s of a large 64->64 3x3 convolution (forward), the machine's practical ceiling."""
+    conv = nn.Conv2d(64, 64, 3, padding=1).to(device)
+    x = torch.rand(8, 64, 128, 128, device=device)
+    with torch.no_grad():
+        s = timed(lambda: conv(x), device, 5)
+    return forward_flops(conv, x) / s
+
+
+def measure(name: str, model: nn.Module, batch: torch.Tensor, image: torch.Tensor | None,
+            device: torch.device, steps: int, ceiling: float) -> str:
+    """One row of the table."""
+    if isinstance(model, SRCNN):
+        model.padding = "valid"
+    opt = torch.optim.SGD(model.parameters(), lr=1e-6)
+
+    def step():
+        opt.zero_grad()
+        model(batch).float().pow(2).mean().backward()
+        opt.step()
+
+    s_step = timed(step, device, steps)
+    flops = 3 * forward_flops(model, batch)
+    ms_mp = float("nan")
+    if image is not None:
+        if isinstance(model, SRCNN):
+            model.padding = "same"
+        image = image.to(device)
+        with torch.no_grad():
+            ms_mp = 1e3 * timed(lambda: model(image), device, max(1, steps // 2))
+    return (f"{name:<13} {batch.shape[0]:>6} {batch.shape[0] / s_step:>10.0f} {ms_mp:>9.0f} "
+            f"{flops / 1e9:>11.2f} {flops / s_step / ceiling:>10.0%}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device")
+    p.add_argument("--steps", type=int, default=5)
+    args = p.parse_args()
+    device = pick_device(args.device)
+    torch.manual_seed(0)
+    ceiling = conv_ceiling(device)
+    # (name, model, training batch, inference input giving one output megapixel)
+    cases = [
+        ("SRCNN 9-1-5", SRCNN.preset("9-1-5"), torch.rand(128, 1, 33, 33), torch.rand(1, 1, 1000, 1000)),
+        ("SRCNN 9-5-5", SRCNN.preset("9-5-5"), torch.rand(128, 1, 33, 33), torch.rand(1, 1, 1000, 1000)),
+        ("VDSR D=20", VDSR(20), torch.rand(64, 1, 41, 41), torch.rand(1, 1, 1000, 1000)),
+        ("SRResNet x4", SRResNet(4), torch.rand(16, 3, 24, 24), torch.rand(1, 3, 250, 250)),
+        ("SRGAN D", Discriminator(96), torch.rand(16, 3, 96, 96), None),
+    ]
+    print(f"device: {device}; 3x3 convolution ceiling: {ceiling / 1e9:.1f} GFLOP/s")
+    print(f"{'model':<13} {'batch':>6} {'patches/s':>10} {'ms/MP':>9} {'GFLOP/step':>11} {'of ceiling':>11}")
+    for name, model, batch, image in cases:
+        print(measure(name, model.to(device), batch.to(device), image, device, args.steps, ceiling))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The commands that trained the weights shipped in srlib/weights (on a 2-core CPU).
+# Run from the repository root with SRLIB_DATA pointing at the data sets.
+set -euo pipefail
+python -m srlib train vdsr --preset vdsr-fast --data 291 --scale 2 3 4 --minutes 50 --out runs/vdsr-fast --quiet
+python -m srlib train srcnn --preset srcnn-fast --data T91 --scale 3 --minutes 15 --out runs/srcnn-x3 --quiet
+python -m srlib train srcnn --preset srcnn-fast --data T91 --scale 2 --minutes 10 --out runs/srcnn-x2 --quiet
+python -m srlib train srcnn --preset srcnn-fast --data T91 --scale 4 --minutes 10 --out runs/srcnn-x4 --quiet

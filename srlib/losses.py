@@ -1,0 +1,61 @@
+"""The losses of the book: MSE, SRGAN's VGG content loss and adversarial loss, TV."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .models.vgg import VGG19Features
+
+__all__ = ["mse", "ContentLoss", "adversarial_loss", "discriminator_loss", "PerceptualLoss", "tv_loss"]
+
+
+def mse(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+    """Pixel-wise mean squared error (SRCNN eq. 4, VDSR, SRResNet)."""
+    return F.mse_loss(sr, hr)
+
+
+class ContentLoss(nn.Module):
+    """SRGAN eq. (5): MSE between VGG19 feature maps of SR and HR (``relu2_2``: VGG22,
+    ``relu5_4``: VGG54), the features rescaled by 1/12.75 as in the paper so that the
+    loss is of the order of the pixel MSE."""
+
+    def __init__(self, layer: str = "relu5_4", weights="imagenet", rescale: float = 1 / 12.75):
+        super().__init__()
+        self.vgg = VGG19Features(layer, weights)
+        self.rescale = rescale
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            target = self.vgg(hr) * self.rescale
+        return F.mse_loss(self.vgg(sr) * self.rescale, target)
+
+
+def adversarial_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """SRGAN eq. (6): mean of -log D(G(x)), computed from logits (softplus(-l) = -log sigmoid(l))."""
+    return F.softplus(-fake_logits).mean()
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """The discriminator's side of eq. (2): -log D(real) - log(1 - D(fake)), from logits."""
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def tv_loss(x: torch.Tensor) -> torch.Tensor:
+    """Total variation (mean absolute difference of neighbouring pixels), an optional regulariser."""
+    return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean()
+
+
+class PerceptualLoss(nn.Module):
+    """SRGAN eq. (3): content loss + 1e-3 x adversarial loss (+ optional ``tv`` x TV)."""
+
+    def __init__(self, layer: str = "relu5_4", weights="imagenet", adversarial_weight: float = 1e-3,
+                 tv: float = 0.0):
+        super().__init__()
+        self.content = ContentLoss(layer, weights)
+        self.adversarial_weight, self.tv = adversarial_weight, tv
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        loss = self.content(sr, hr) + self.adversarial_weight * adversarial_loss(fake_logits)
+        return loss + self.tv * tv_loss(sr) if self.tv else loss

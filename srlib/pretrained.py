@@ -1,0 +1,83 @@
+"""Weights that ship inside srlib, each trained by a command recorded beside it.
+
+``srlib/weights/index.json`` lists them: the file, the model, its scales, its Set5 PSNR
+measured with srlib's protocol, and the exact command, data, iterations and CPU time of
+its training. ``python -m srlib pretrained`` prints that list.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .errors import SRError
+from .inference import load_model
+
+__all__ = ["index", "available", "load", "pretrained"]
+
+WEIGHTS = Path(__file__).with_name("weights")
+
+
+@cache
+def index() -> dict[str, dict]:
+    """Name -> description of every shipped weights file."""
+    path = WEIGHTS / "index.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def available() -> list[str]:
+    return list(index())
+
+
+def load(name: str, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """``(model, info)`` of shipped weights ``name``."""
+    if name not in index():
+        raise SRError(f"no shipped weights named {name!r}; available: {', '.join(available()) or 'none'}")
+    model, info = load_model(WEIGHTS / index()[name]["file"], device)
+    info.update(index()[name])
+    return model, info
+
+
+def pretrained(name: str, device: str | torch.device = "cpu") -> nn.Module:
+    """The network of shipped weights ``name``, in eval mode (e.g. ``pretrained("vdsr")``)."""
+    return load(name, device)[0]
+
+
+def ship(checkpoint: str | Path, name: str, command: str, cpu_minutes: float, data: str) -> dict:
+    """Add a trained checkpoint to srlib's shipped weights (maintainers' tool).
+
+    Writes ``weights/<name>.pt`` (the network only, in half the size: float32 state_dict
+    without optimiser) and its entry in ``index.json``, with its Set5 PSNR measured now
+    with srlib's protocol (``builtin`` images if Set5 is absent).
+    """
+    from .data.datasets import dataset_dir
+    from .evaluate import evaluate
+    from .inference import as_method
+
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    slim = {k: ckpt[k] for k in ("kind", "model_config", "model", "scales")}
+    slim["iteration"] = ckpt["iteration"]
+    WEIGHTS.mkdir(exist_ok=True)
+    torch.save(slim, WEIGHTS / f"{name}.pt")
+    model, info = load_model(WEIGHTS / f"{name}.pt")
+    try:
+        dataset_dir("Set5", download_missing=False)
+        data_name = "Set5"
+    except SRError:
+        data_name = "builtin"
+    scales = [float(s) for s in slim["scales"]]
+    res = evaluate(as_method(model, info["kind"], name, tuple(scales)), [data_name], scales)
+    entries = json.loads((WEIGHTS / "index.json").read_text()) if (WEIGHTS / "index.json").is_file() else {}
+    entries[name] = {
+        "file": f"{name}.pt", "kind": slim["kind"], "scales": scales,
+        "set5_psnr" if data_name == "Set5" else "builtin_psnr": {f"{r.scale:g}": round(r.psnr, 2) for r in res},
+        "command": command, "data": data, "iterations": int(slim["iteration"]), "cpu_minutes": cpu_minutes,
+        "model_config": slim["model_config"],
+    }
+    (WEIGHTS / "index.json").write_text(json.dumps(entries, indent=1) + "\n")
+    index.cache_clear()
+    return entries[name]

@@ -1,0 +1,574 @@
+"""One training engine for SRCNN, VDSR, SRResNet and SRGAN.
+
+A :class:`Recipe` holds every hyper-parameter; :data:`RECIPES` has the papers' settings
+and faster named alternatives; :func:`train` runs one. The loop is plain PyTorch:
+
+* the device is picked automatically (cuda, mps, cpu); on a GPU, mixed precision (bf16
+  where supported, else fp16 with a gradient scaler), channels_last, pinned memory and
+  loader workers; ``torch.compile`` on request;
+* batches are cut from a permutation drawn from ``seed + epoch``, so a run is a function
+  of its recipe, and resuming from a checkpoint continues it bit for bit;
+* VDSR's adjustable gradient clipping (section 3.3): each gradient element is clipped to
+  [-theta/lr, theta/lr], lr the current learning rate (see :func:`clip_gradients`);
+* checkpoints hold state_dicts and plain values only (``torch.load(weights_only=True)``),
+  written atomically; Ctrl-C or SIGTERM saves one and stops; a NaN loss stops with a
+  clear message and keeps the last good checkpoint;
+* under ``torchrun --nproc_per_node=N`` it trains with DistributedDataParallel, each rank
+  taking its share of every global batch; rank 0 validates, logs and saves.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+
+from .data.datasets import dataset_dir
+from .data.patches import SRCNNPatches, SRGANPatches, VDSRPatches
+from .errors import SRError
+from .evaluate import evaluate
+from .inference import as_method, make_model
+from .losses import ContentLoss, adversarial_loss, discriminator_loss
+from .models import Discriminator
+
+__all__ = ["Recipe", "RECIPES", "recipe", "pick_device", "clip_gradients", "Trainer", "train",
+           "read_history", "plot_history", "TrainingDiverged"]
+
+
+class TrainingDiverged(SRError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class Recipe:
+    """Every setting of a training run. Iterations count optimiser steps (global batches)."""
+
+    kind: str  # "srcnn", "vdsr", "srresnet", "srgan"
+    model: dict = field(default_factory=dict)  # constructor arguments of the network
+    data: str = "T91"
+    scales: tuple = (3,)
+    patch: dict = field(default_factory=dict)  # arguments of the patch set
+    loss: str = "mse"  # "mse" (mean) or "euclidean" (Caffe's: sum / 2N, as SRCNN and VDSR)
+    optimizer: str = "sgd"  # "sgd" or "adam"
+    lr: float = 1e-4
+    lr_last: float | None = None  # SRCNN: a separate rate for the last layer
+    momentum: float = 0.9
+    betas: tuple = (0.9, 0.999)
+    weight_decay: float = 0.0
+    batch_size: int = 128
+    iterations: int = 10_000
+    epochs: float | None = None  # if set, replaces iterations (epochs x batches per epoch)
+    schedule: str = "step"  # "step" (x lr_gamma every lr_step iterations), "cosine", "constant"
+    lr_step: int = 0
+    lr_step_epochs: float | None = None  # if set, replaces lr_step
+    lr_gamma: float = 0.1
+    clip: str | None = None  # "adjustable" (VDSR), "norm" (global norm, the common substitute)
+    clip_value: float = 0.01  # theta: the paper gives no value; 0.01 bounds each weight's step
+    # SRGAN
+    content_layer: str = "relu5_4"
+    vgg_weights: str | None = "imagenet"
+    adversarial_weight: float = 1e-3
+    generator: str | None = None  # SRResNet checkpoint to start the generator from
+    # Validation and book-keeping
+    val_data: str = "Set5"
+    val_every: int = 1000
+    checkpoint_every: int = 500
+    seed: int = 0
+    workers: int | None = None  # None: 0 on the CPU, 4 on a GPU
+    amp: bool = True  # used on CUDA only
+    compile: bool = False
+    minutes: float | None = None  # wall-clock budget: the schedule is fitted to it
+
+    def replace(self, **changes) -> Recipe:
+        unknown = set(changes) - {f.name for f in fields(self)}
+        if unknown:
+            raise SRError(f"unknown recipe settings: {', '.join(sorted(unknown))}")
+        return replace(self, **changes)
+
+
+RECIPES: dict[str, Recipe] = {
+    # SRCNN, section 4: SGD with momentum 0.9, 1e-4 for the first two layers and 1e-5 for the
+    # last, Caffe's Euclidean loss, 33x33 sub-images of T91 at stride 14, 9-1-5, Gaussian init.
+    "srcnn": Recipe("srcnn", model=dict(f1=9, f2=1, f3=5), loss="euclidean", lr=1e-4, lr_last=1e-5,
+                    batch_size=128, iterations=1_000_000, schedule="constant",
+                    patch=dict(size=33, stride=14)),
+    # The same network with Adam: a faster, named alternative (not the paper's).
+    "srcnn-adam": Recipe("srcnn", model=dict(f1=9, f2=1, f3=5), optimizer="adam", lr=1e-3, lr_last=1e-4,
+                         batch_size=128, iterations=100_000, schedule="cosine",
+                         patch=dict(size=33, stride=14)),
+    # Learning on a CPU in minutes: the 9-5-5 network with He initialisation, 'same' padding
+    # (every pixel of a sub-image supervised), Adam and a cosine schedule fitted to --minutes.
+    "srcnn-fast": Recipe("srcnn", model=dict(f1=9, f2=5, f3=5, init="he", padding="same"), optimizer="adam",
+                         lr=3e-4, batch_size=16, iterations=50_000, schedule="cosine", val_every=2000,
+                         patch=dict(size=33, stride=14)),
+    # VDSR, section 4.1: SGD, momentum 0.9, weight decay 1e-4, batch 64, lr 0.1 divided by 10
+    # every 20 epochs for 80 epochs, adjustable gradient clipping, x2/x3/x4 mixed, 41x41 patches.
+    "vdsr": Recipe("vdsr", model=dict(depth=20), data="291", scales=(2, 3, 4), loss="euclidean",
+                   lr=0.1, weight_decay=1e-4, batch_size=64, epochs=80, schedule="step", lr_step_epochs=20,
+                   clip="adjustable", patch=dict(size=41, stride=41)),
+    # Learning on a CPU in minutes: Adam on the mean squared error, small batches (more
+    # updates per second), a cosine schedule fitted to --minutes; residual learning as the paper.
+    "vdsr-fast": Recipe("vdsr", model=dict(depth=20), data="291", scales=(2, 3, 4), optimizer="adam", lr=5e-4,
+                        batch_size=16, iterations=20_000, schedule="cosine", val_every=1000,
+                        patch=dict(size=41, stride=41)),
+    # SRResNet, section 3.2: Adam (beta1 0.9), lr 1e-4, MSE on 96x96 HR crops, batch 16.
+    "srresnet": Recipe("srresnet", model=dict(scale=4, blocks=16), data="DIV2K", scales=(4,), optimizer="adam",
+                       lr=1e-4, batch_size=16, iterations=1_000_000, schedule="constant",
+                       patch=dict(size=96, stride=96)),
+    # SRGAN: the generator from SRResNet, 1e5 iterations at 1e-4 then 1e5 at 1e-5.
+    "srgan": Recipe("srgan", model=dict(scale=4, blocks=16), data="DIV2K", scales=(4,), optimizer="adam",
+                    lr=1e-4, batch_size=16, iterations=200_000, schedule="step", lr_step=100_000,
+                    patch=dict(size=96, stride=96)),
+}
+
+
+def recipe(name: str, **overrides) -> Recipe:
+    """A named recipe with some settings changed."""
+    if name not in RECIPES:
+        raise SRError(f"unknown recipe {name!r}; choose from {', '.join(RECIPES)}")
+    r = RECIPES[name].replace(**overrides) if overrides else RECIPES[name]
+    return r
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """``device`` if given, else cuda, then mps, then cpu."""
+    if device:
+        try:
+            d = torch.device(device)
+        except RuntimeError:
+            raise SRError(f"unknown device {device!r}") from None
+        if d.type == "cuda" and not torch.cuda.is_available():
+            raise SRError("device cuda requested but CUDA is not available")
+        return d
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def clip_gradients(params, mode: str | None, theta: float, lr: float) -> float:
+    """Clip gradients in place; return the global gradient norm before clipping.
+
+    ``"adjustable"``: VDSR's, each element to [-theta/lr, theta/lr], so that the step
+    lr * g stays within theta whatever the learning rate. ``"norm"``: rescale the whole
+    gradient to norm at most theta (what most reimplementations use instead).
+    """
+    params = [p for p in params if p.grad is not None]
+    norm = torch.linalg.vector_norm(torch.stack([p.grad.detach().float().norm() for p in params])).item()
+    if mode == "adjustable":
+        bound = theta / lr
+        for p in params:
+            p.grad.clamp_(-bound, bound)
+    elif mode == "norm":
+        nn.utils.clip_grad_norm_(params, theta)
+    elif mode is not None:
+        raise SRError(f"unknown clipping {mode!r}: use 'adjustable', 'norm' or None")
+    return norm
+
+
+def _loss(kind: str, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    if kind == "euclidean":  # Caffe's EuclideanLoss: sum of squares / (2 x batch size)
+        return (out.float() - target.float()).pow(2).sum() / (2 * out.shape[0])
+    return F.mse_loss(out.float(), target.float())
+
+
+class _Stop(Exception):
+    pass
+
+
+class Trainer:
+    """Trains ``recipe`` into folder ``out`` (``last.pt``, ``best.pt``, ``history.csv``)."""
+
+    def __init__(self, recipe: Recipe, out: str | Path, device: str | None = None, resume: bool = False,
+                 progress: bool = True):
+        self.r, self.out, self.progress = recipe, Path(out), progress
+        self.distributed = int(os.environ.get("WORLD_SIZE", 1)) > 1
+        if self.distributed and not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() and device != "cpu" else "gloo")
+        self.rank = dist.get_rank() if self.distributed else 0
+        self.world = dist.get_world_size() if self.distributed else 1
+        self.device = pick_device(device)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+            torch.backends.cudnn.benchmark = True
+        if recipe.batch_size % self.world:
+            raise SRError(f"batch size {recipe.batch_size} is not divisible by the {self.world} processes")
+        self.kind = recipe.kind
+        if self.kind not in ("srcnn", "vdsr", "srresnet", "srgan"):
+            raise SRError(f"unknown model kind {self.kind!r}")
+        torch.manual_seed(recipe.seed)
+        self.data = self._dataset()
+        self.steps_per_epoch = len(self.data) // recipe.batch_size
+        if self.steps_per_epoch == 0:
+            raise SRError(f"{recipe.data}: {len(self.data)} patches, fewer than one batch of {recipe.batch_size}")
+        self.model_config = dict(recipe.model)
+        if self.kind in ("srcnn", "vdsr"):
+            self.model_config.setdefault("channels", 1)
+        self.model = make_model(self.kind, self.model_config).to(self.device)
+        if self.kind == "srgan":
+            self._init_gan()
+        self.optimizer = self._optimizer(self.model, recipe.lr, recipe.lr_last)
+        cuda = self.device.type == "cuda"
+        self.amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else None
+        self.use_amp = bool(recipe.amp and cuda)
+        scaler_on = self.use_amp and self.amp_dtype == torch.float16
+        self.scalers = [torch.amp.GradScaler("cuda", enabled=scaler_on) for _ in range(2)]
+        if cuda:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        spe = self.steps_per_epoch
+        self.total = int(recipe.epochs * spe) if recipe.epochs else recipe.iterations
+        self.lr_step = int(recipe.lr_step_epochs * spe) if recipe.lr_step_epochs else recipe.lr_step
+        self.iteration, self.best = 0, -math.inf
+        if self.rank == 0:
+            self.out.mkdir(parents=True, exist_ok=True)
+        if resume:
+            self._load(self.out / "last.pt")
+        self.net = self.model
+        if self.distributed:
+            ids = [self.device.index] if cuda else None
+            self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+            if self.kind == "srgan":
+                self.disc_net = nn.parallel.DistributedDataParallel(self.disc, device_ids=ids)
+        if recipe.compile:
+            self.net = torch.compile(self.net)
+        self._stop_signal: int | None = None
+
+    # ----- set-up ---------------------------------------------------------------------
+    def _dataset(self):
+        r, p = self.r, dict(self.r.patch)
+        if self.kind == "srcnn":
+            if len(r.scales) != 1:
+                raise SRError("SRCNN trains one network per scale: give one scale")
+            # The label is the part of the sub-image the network's valid convolutions reach.
+            m = {**dict(f1=9, f2=1, f3=5, padding="valid"), **r.model}
+            size = p.pop("size", 33)
+            p["label_size"] = size - (m["f1"] + m["f2"] + m["f3"] - 3) if m["padding"] == "valid" else None
+            return SRCNNPatches(r.data, int(r.scales[0]), size=size, **p)
+        if self.kind == "vdsr":
+            return VDSRPatches(r.data, tuple(r.scales), **p)
+        if len(r.scales) != 1:
+            raise SRError(f"{self.kind} trains one network per scale: give one scale")
+        return SRGANPatches(r.data, int(r.scales[0]), **p)
+
+    def _init_gan(self) -> None:
+        r = self.r
+        if r.generator:
+            from .inference import load_model
+
+            gen, info = load_model(r.generator)
+            if info["kind"] not in ("srresnet", "srgan"):
+                raise SRError(f"{r.generator}: a {info['kind']} checkpoint cannot start an SRGAN generator")
+            self.model.load_state_dict(gen.state_dict())
+        size = int(r.patch.get("size", 96))
+        self.disc = Discriminator(size).to(self.device)
+        self.disc_net = self.disc  # wrapped for DistributedDataParallel below
+        self.opt_disc = self._optimizer(self.disc, r.lr, None)
+        self.content = ContentLoss(r.content_layer, r.vgg_weights).to(self.device)
+
+    def _optimizer(self, model: nn.Module, lr: float, lr_last: float | None) -> torch.optim.Optimizer:
+        r = self.r
+        params = list(model.parameters())
+        if lr_last is not None:
+            last = {id(p) for p in model.conv3.parameters()} if hasattr(model, "conv3") else set()
+            groups = [{"params": [p for p in params if id(p) not in last], "lr": lr, "base_lr": lr},
+                      {"params": [p for p in params if id(p) in last], "lr": lr_last, "base_lr": lr_last}]
+        else:
+            groups = [{"params": params, "lr": lr, "base_lr": lr}]
+        if r.optimizer == "sgd":
+            return torch.optim.SGD(groups, lr=lr, momentum=r.momentum, weight_decay=r.weight_decay)
+        if r.optimizer == "adam":
+            return torch.optim.Adam(groups, lr=lr, betas=tuple(r.betas), weight_decay=r.weight_decay)
+        raise SRError(f"unknown optimizer {r.optimizer!r}: use 'sgd' or 'adam'")
+
+    # ----- schedule ---------------------------------------------------------------------
+    def lr_factor(self, it: int) -> float:
+        """Multiplier of the base learning rates at iteration ``it``."""
+        r = self.r
+        if r.schedule == "constant":
+            return 1.0
+        if r.schedule == "step":
+            return r.lr_gamma ** (it // self.lr_step) if self.lr_step else 1.0
+        if r.schedule == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * min(it, self.total) / max(self.total, 1)))
+        raise SRError(f"unknown schedule {r.schedule!r}: use 'step', 'cosine' or 'constant'")
+
+    def _set_lr(self, it: int) -> float:
+        f = self.lr_factor(it)
+        for opt in [self.optimizer] + ([self.opt_disc] if self.kind == "srgan" else []):
+            for g in opt.param_groups:
+                g["lr"] = g["base_lr"] * f
+        return self.optimizer.param_groups[0]["lr"]
+
+    # ----- data -------------------------------------------------------------------------
+    def _batches(self, epoch: int, start: int):
+        """Index lists of this rank for the steps ``start..`` of ``epoch``."""
+        g = torch.Generator().manual_seed(self.r.seed * 1_000_003 + epoch)
+        perm = torch.randperm(len(self.data), generator=g)
+        b = self.r.batch_size
+        for step in range(start, self.steps_per_epoch):
+            yield perm[step * b:(step + 1) * b][self.rank::self.world].tolist()
+
+    def _loader(self, epoch: int, start: int) -> DataLoader:
+        cuda = self.device.type == "cuda"
+        workers = self.r.workers if self.r.workers is not None else (4 if cuda else 0)
+        return DataLoader(self.data, batch_sampler=list(self._batches(epoch, start)), num_workers=workers,
+                          pin_memory=cuda, persistent_workers=False)
+
+    def _to(self, t: torch.Tensor) -> torch.Tensor:
+        t = t.to(self.device, non_blocking=True)
+        return t.contiguous(memory_format=torch.channels_last) if self.device.type == "cuda" and t.ndim == 4 else t
+
+    # ----- one step ---------------------------------------------------------------------
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp)
+
+    def step(self, batch, lr: float) -> dict:
+        """One optimisation step on one batch; returns the losses and gradient norm."""
+        r = self.r
+        if self.kind == "srgan":
+            return self._gan_step(batch)
+        x, y = self._to(batch[0]), self._to(batch[1])
+        self.optimizer.zero_grad(set_to_none=True)
+        with self._autocast():
+            out = self.net(x)
+        loss = _loss(r.loss, out, y)
+        scaler = self.scalers[0]
+        scaler.scale(loss).backward()
+        scaler.unscale_(self.optimizer)
+        gnorm = clip_gradients(self.model.parameters(), r.clip, r.clip_value, lr)
+        scaler.step(self.optimizer)
+        scaler.update()
+        return {"loss": loss.item(), "grad_norm": gnorm}
+
+    def _gan_step(self, batch) -> dict:
+        lr_img, hr = self._to(batch[0]), self._to(batch[1])
+        sd, sg = self.scalers[1], self.scalers[0]
+        # Discriminator: -log D(hr) - log(1 - D(G(lr))).
+        self.opt_disc.zero_grad(set_to_none=True)
+        with self._autocast():
+            fake = self.net(lr_img)
+            d_loss = discriminator_loss(self.disc_net(hr).float(), self.disc_net(fake.detach()).float())
+        sd.scale(d_loss).backward()
+        sd.step(self.opt_disc)
+        sd.update()
+        # Generator: content loss + 1e-3 x -log D(G(lr)) (SRGAN eq. 3).
+        self.optimizer.zero_grad(set_to_none=True)
+        with self._autocast():
+            content = self.content(fake.float(), hr.float())
+            adv = adversarial_loss(self.disc_net(fake).float())
+            g_loss = content + self.r.adversarial_weight * adv
+        sg.scale(g_loss).backward()
+        sg.unscale_(self.optimizer)
+        gnorm = clip_gradients(self.model.parameters(), self.r.clip, self.r.clip_value,
+                               self.optimizer.param_groups[0]["lr"])
+        sg.step(self.optimizer)
+        sg.update()
+        return {"loss": g_loss.item(), "content": content.item(), "adversarial": adv.item(),
+                "d_loss": d_loss.item(), "grad_norm": gnorm}
+
+    # ----- checkpoints ------------------------------------------------------------------
+    def state(self) -> dict:
+        s = {
+            "kind": self.kind, "model_config": self.model_config, "model": self.model.state_dict(),
+            "scales": [float(x) for x in self.r.scales], "recipe": _plain(asdict(self.r)),
+            "optimizer": self.optimizer.state_dict(), "scalers": [sc.state_dict() for sc in self.scalers],
+            "iteration": self.iteration, "total": self.total, "lr_step": self.lr_step, "best": self.best,
+            "rng": {"torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+        }
+        if self.kind == "srgan":
+            s["disc"], s["opt_disc"] = self.disc.state_dict(), self.opt_disc.state_dict()
+        return s
+
+    def save(self, name: str = "last.pt") -> Path:
+        """Write a checkpoint atomically (rank 0 only)."""
+        path = self.out / name
+        if self.rank == 0:
+            tmp = path.with_name(path.name + ".tmp")
+            torch.save(self.state(), tmp)
+            os.replace(tmp, path)
+        return path
+
+    def _load(self, path: Path) -> None:
+        if not path.is_file():
+            raise SRError(f"cannot resume: {path} does not exist")
+        try:
+            s = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise SRError(f"cannot resume from {path}: {type(e).__name__}: {e}") from None
+        if s.get("kind") != self.kind:
+            raise SRError(f"cannot resume: {path} is a {s.get('kind')} checkpoint, not {self.kind}")
+        self.model.load_state_dict(s["model"])
+        self.optimizer.load_state_dict(s["optimizer"])
+        for sc, st in zip(self.scalers, s["scalers"], strict=True):
+            sc.load_state_dict(st)
+        if self.kind == "srgan":
+            self.disc.load_state_dict(s["disc"])
+            self.opt_disc.load_state_dict(s["opt_disc"])
+        self.iteration, self.total, self.lr_step, self.best = s["iteration"], s["total"], s["lr_step"], s["best"]
+        torch.set_rng_state(s["rng"]["torch"])
+        if s["rng"]["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(s["rng"]["cuda"])
+
+    # ----- validation and history -------------------------------------------------------
+    def validate(self) -> dict:
+        """Mean PSNR/SSIM on the validation set at each training scale (with srlib's protocol)."""
+        data = self.r.val_data
+        try:
+            dataset_dir(data, download_missing=False) if data != "builtin" else None
+        except SRError:
+            data = "builtin"
+        was_training = self.model.training
+        model = make_model(self.kind, self.model_config).to(self.device)
+        model.load_state_dict(self.model.state_dict())
+        res = evaluate(as_method(model, self.kind, self.kind, None), [data], list(self.r.scales))
+        self.model.train(was_training)
+        out = {}
+        for x in res:
+            out[f"psnr_x{x.scale:g}"] = round(x.psnr, 4)
+            out[f"ssim_x{x.scale:g}"] = round(x.ssim, 5)
+        out["psnr_mean"] = float(np.mean([x.psnr for x in res]))
+        return out
+
+    def _log(self, row: dict) -> None:
+        path = self.out / "history.csv"
+        rows = []
+        if path.is_file():  # rows past a resumed checkpoint belong to the lost segment: dropped
+            with open(path, newline="") as f:
+                rows = [x for x in csv.DictReader(f) if int(x["iteration"]) < row["iteration"]]
+        rows.append(row)
+        keys = list(dict.fromkeys(k for x in rows for k in x))
+        tmp = path.with_name("history.csv.tmp")
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=keys)
+            w.writeheader()
+            w.writerows(rows)
+        os.replace(tmp, path)
+
+    # ----- the loop -----------------------------------------------------------------------
+    def _on_signal(self, signum, frame) -> None:
+        self._stop_signal = signum
+
+    def fit(self) -> Path:
+        """Train until the last iteration, the time budget, or a signal; return ``last.pt``."""
+        r = self.r
+        handlers = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                handlers[sig] = signal.signal(sig, self._on_signal)
+            except ValueError:  # not in the main thread
+                pass
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=self.total, initial=self.iteration, disable=not self.progress or self.rank != 0,
+                   desc=f"{self.kind} x{'/'.join(f'{s:g}' for s in r.scales)}", unit="it")
+        t_start, t_window, n_window = time.perf_counter(), time.perf_counter(), 0
+        losses: list[float] = []
+        budget = r.minutes * 60 if r.minutes else None
+        done_before = self.iteration  # on a resume, the budget counts from here
+        self.model.train()
+        try:
+            while self.iteration < self.total:
+                epoch, start = divmod(self.iteration, self.steps_per_epoch)
+                for batch in self._loader(epoch, start):
+                    lr = self._set_lr(self.iteration)
+                    stats = self.step(batch, lr)
+                    if not math.isfinite(stats["loss"]):
+                        raise TrainingDiverged(
+                            f"the loss became {stats['loss']} at iteration {self.iteration} (learning rate {lr:g}, "
+                            f"gradient norm {stats['grad_norm']:.3g}); training stopped. The last good checkpoint "
+                            f"is {self.out / 'last.pt'}. Lower the learning rate or clip the gradients "
+                            f"(--clip adjustable).")
+                    self.iteration += 1
+                    losses.append(stats["loss"])
+                    n_window += 1
+                    bar.update(1)
+                    elapsed = time.perf_counter() - t_start
+                    n_done = self.iteration - done_before
+                    if budget and n_done >= 20 and n_done % 20 == 0 and elapsed < 0.6 * budget:
+                        # Fit the schedule to the time budget from the speed measured so far
+                        # (re-estimated until 60% of the budget, then fixed).
+                        planned = self.total
+                        self.total = max(self.iteration + 1, done_before + int(n_done / elapsed * budget * 0.97))
+                        self.lr_step = self.lr_step and max(1, round(self.lr_step * self.total / planned))
+                        bar.total = self.total
+                    last = self.iteration >= self.total or (budget is not None and elapsed >= budget)
+                    if self.iteration % r.val_every == 0 or last:
+                        row = {"iteration": self.iteration, "epoch": round(self.iteration / self.steps_per_epoch, 3),
+                               "loss": float(np.mean(losses)), "lr": lr, "grad_norm": stats["grad_norm"],
+                               "seconds_per_it": (time.perf_counter() - t_window) / max(n_window, 1)}
+                        row.update({k: v for k, v in stats.items() if k not in ("loss", "grad_norm")})
+                        losses, t_window, n_window = [], time.perf_counter(), 0
+                        if self.rank == 0:
+                            row.update(self.validate())
+                            self._log(row)
+                            bar.set_postfix(psnr=f"{row['psnr_mean']:.2f}")
+                            if row["psnr_mean"] > self.best:
+                                self.best = row["psnr_mean"]
+                                self.save("best.pt")
+                        self.save()
+                    elif self.iteration % r.checkpoint_every == 0:
+                        self.save()
+                    if self._stop_signal is not None:
+                        raise _Stop
+                    if last:
+                        self.total = self.iteration
+                        break
+        except _Stop:
+            self.save()
+            if self.rank == 0:
+                print(f"\nstopped by signal {self._stop_signal} at iteration {self.iteration}; "
+                      f"checkpoint saved to {self.out / 'last.pt'}", flush=True)
+        finally:
+            bar.close()
+            for sig, h in handlers.items():
+                signal.signal(sig, h)
+        self.save()
+        return self.out / "last.pt"
+
+
+def _plain(x):
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    return x
+
+
+def train(recipe: Recipe, out: str | Path, device: str | None = None, resume: bool = False,
+          progress: bool = True) -> Path:
+    """Train ``recipe`` into ``out``; return the path of the last checkpoint."""
+    return Trainer(recipe, out, device, resume, progress).fit()
+
+
+def read_history(path: str | Path) -> list[dict]:
+    """The rows of a ``history.csv`` as dicts of floats."""
+    with open(path, newline="") as f:
+        return [{k: float(v) if v not in ("", None) else math.nan for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def plot_history(path: str | Path, ax=None):
+    """Plot validation PSNR (and the training loss) against iterations; returns the axes."""
+    import matplotlib.pyplot as plt
+
+    rows = read_history(Path(path) / "history.csv" if Path(path).is_dir() else path)
+    ax = ax or plt.subplots(figsize=(6, 3.5))[1]
+    its = [r["iteration"] for r in rows]
+    for k in [k for k in rows[0] if k.startswith("psnr_x")]:
+        ax.plot(its, [r[k] for r in rows], marker=".", label=k.replace("psnr_", "PSNR "))
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("validation PSNR (dB)")
+    ax.legend()
+    return ax

@@ -1,0 +1,95 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from srlib.data import builtin_images, imresize, read_image, save_image
+from srlib.inference import upscale
+from srlib.models import VDSR
+from srlib.pretrained import index
+from srlib.train import recipe, train
+
+
+@pytest.fixture(scope="module")
+def vdsr_ckpt(tmp_path_factory):
+    out = tmp_path_factory.mktemp("vdsr")
+    r = recipe("vdsr", model=dict(depth=4, width=8), data="builtin", scales=(2, 3), epochs=None, iterations=2,
+               batch_size=16, val_data="builtin")
+    return train(r, out, progress=False)
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "srlib", *args], capture_output=True, text=True)
+
+
+def test_upscale_colour_runs_on_y_with_bicubic_chroma():
+    rgb = builtin_images()[2][1][:60, :80]
+    ident = VDSR(4, width=8)
+    torch.nn.init.zeros_(ident.body[-1].weight)
+    torch.nn.init.zeros_(ident.body[-1].bias)  # the network adds nothing: output = bicubic input
+    out = upscale(rgb, ident, "vdsr", 3)
+    assert out.shape == (180, 240, 3) and out.dtype == np.uint8
+    ref = imresize(rgb / 255.0, 3)  # bicubic commutes with the (linear) colour transform
+    assert np.abs(out.astype(float) - np.clip(np.floor(ref * 255 + 0.5), 0, 255)).max() <= 1
+    gray = builtin_images()[1][1][:50, :50]
+    assert upscale(gray, ident, "vdsr", 2).shape == (100, 100)
+
+
+def test_cli_upscale_and_evaluate_a_checkpoint(tmp_path, vdsr_ckpt):
+    save_image(tmp_path / "in.png", builtin_images()[3][1][:64, :96])
+    p = _cli("upscale", str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--model", str(vdsr_ckpt),
+             "--scale", "2")
+    assert p.returncode == 0, p.stderr
+    assert read_image(tmp_path / "out.png").shape == (128, 192, 3)
+    p = _cli("evaluate", "--model", str(vdsr_ckpt), "--data", "builtin", "--scale", "3")
+    assert p.returncode == 0, p.stderr
+    assert "builtin" in p.stdout
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "missing.png: no such file"),
+    ("notimage", "notes.png: not an image"),
+    ("small", "too small"),
+    ("scale", "scale 4 is not supported"),
+    ("badckpt", "not an srlib checkpoint"),
+    ("nockpt", "nothing.pt: no such checkpoint"),
+])
+def test_cli_upscale_bad_input(tmp_path, vdsr_ckpt, case, message):
+    save_image(tmp_path / "ok.png", builtin_images()[0][1][:40, :40])
+    save_image(tmp_path / "tiny.png", np.zeros((5, 5), np.uint8))
+    (tmp_path / "notes.png").write_text("hello")
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    src, model, scale = tmp_path / "ok.png", str(vdsr_ckpt), "2"
+    if case == "missing":
+        src = tmp_path / "missing.png"
+    elif case == "notimage":
+        src = tmp_path / "notes.png"
+    elif case == "small":
+        src = tmp_path / "tiny.png"
+    elif case == "scale":
+        scale = "4"
+    elif case == "badckpt":
+        model = str(tmp_path / "other.pt")
+    elif case == "nockpt":
+        model = str(tmp_path / "nothing.pt")
+    p = _cli("upscale", str(src), str(tmp_path / "o.png"), "--model", model, "--scale", scale)
+    assert p.returncode == 2 and message in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1 and not (tmp_path / "o.png").exists()
+
+
+def test_shipped_weights_are_listed_and_usable(tmp_path):
+    entries = index()
+    assert entries, "srlib ships weights (srlib/weights/index.json)"
+    p = _cli("pretrained")
+    assert p.returncode == 0
+    save_image(tmp_path / "in.png", builtin_images()[2][1][:48, :48])
+    for name, e in entries.items():
+        line = next(x for x in p.stdout.splitlines() if x.startswith(name + "\t"))
+        assert e["command"] in line and "Set5" in line
+        s = f"{e['scales'][0]:g}"
+        q = _cli("upscale", str(tmp_path / "in.png"), str(tmp_path / f"{name}.png"), "--model", name, "--scale", s)
+        assert q.returncode == 0, q.stderr
+        q = _cli("evaluate", "--model", name, "--data", "builtin", "--scale", s)
+        assert q.returncode == 0, q.stderr

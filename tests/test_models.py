@@ -1,0 +1,107 @@
+import pytest
+import torch
+
+from srlib import SRError
+from srlib.losses import ContentLoss, PerceptualLoss, adversarial_loss, discriminator_loss, mse, tv_loss
+from srlib.models import SRCNN, VDSR, Discriminator, SRResNet, VGG19Features
+from srlib.models.vgg import layer_names
+
+
+def n_params(m):
+    return sum(p.numel() for p in m.parameters())
+
+
+def test_srcnn_sizes_and_parameter_counts():
+    assert n_params(SRCNN.preset("9-1-5")) == 8129  # the paper's 9-1-5 on one channel
+    assert n_params(SRCNN.preset("9-5-5")) == 64 * 81 + 64 + 32 * 64 * 25 + 32 + 32 * 25 + 1
+    m = SRCNN.preset("9-5-5")
+    assert m.shrink == 8 and m(torch.rand(2, 1, 33, 33)).shape == (2, 1, 17, 17)
+    m.padding = "same"
+    assert m.shrink == 0 and m(torch.rand(1, 1, 30, 20)).shape == (1, 1, 30, 20)
+    # Section 4.1's initialisation: N(0, 0.001), zero bias.
+    w = SRCNN(n1=128).conv1.weight
+    assert abs(w.std().item() - 1e-3) < 1e-4 and SRCNN().conv2.bias.abs().max() == 0
+    with pytest.raises(ValueError):
+        SRCNN.preset("9-9-9")
+
+
+def test_vdsr():
+    assert n_params(VDSR(20)) == 665_921
+    m = VDSR(5)
+    x = torch.rand(2, 1, 23, 31)
+    assert m(x).shape == x.shape
+    # Residual learning: the output is the input plus the last layer's output.
+    torch.nn.init.zeros_(m.body[-1].weight)
+    torch.nn.init.zeros_(m.body[-1].bias)
+    assert torch.equal(m(x), x)
+    assert VDSR(5, residual=False)(x).shape == x.shape
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_srresnet_scales(scale):
+    m = SRResNet(scale, blocks=2)
+    assert m(torch.rand(1, 3, 12, 10)).shape == (1, 3, 12 * scale, 10 * scale)
+    n_shuffles = sum(isinstance(x, torch.nn.PixelShuffle) for x in m.upsample)
+    assert n_shuffles == {2: 1, 3: 1, 4: 2}[scale]
+
+
+def test_discriminator():
+    d = Discriminator(96)
+    assert d(torch.rand(3, 3, 96, 96)).shape == (3,)
+    convs = [m for m in d.features if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [64, 64, 128, 128, 256, 256, 512, 512]
+    assert [c.stride[0] for c in convs] == [1, 2] * 4
+    assert d.classifier[1].out_features == 1024
+
+
+def test_vgg19_layout_matches_imagenet_state_dict_keys():
+    names = layer_names()
+    assert names.index("relu2_2") == 8 and names.index("relu5_4") == 35 and len(names) == 37
+    v = VGG19Features("relu5_4", weights=None)
+    keys = list(v.state_dict())
+    assert keys[0] == "features.0.weight" and keys[-1] == "features.34.bias" and len(keys) == 32
+    assert all(not p.requires_grad for p in v.parameters())
+    v.train()
+    assert not v.training
+    assert VGG19Features("relu2_2", weights=None)(torch.rand(1, 3, 32, 32)).shape == (1, 128, 16, 16)
+
+
+def test_vgg19_weights_from_file_and_clear_errors(tmp_path, monkeypatch):
+    src = VGG19Features("relu5_4", weights=None)
+    state = {k: v.clone() for k, v in src.state_dict().items()}
+    state["classifier.0.weight"] = torch.zeros(2, 2)  # published files carry the classifier too
+    torch.save(state, tmp_path / "vgg19.pth")
+    v = VGG19Features("relu2_2", weights=tmp_path / "vgg19.pth")
+    assert torch.equal(v.features[0].weight, src.features[0].weight)
+    with pytest.raises(SRError, match="no such VGG19 weights file"):
+        VGG19Features(weights=tmp_path / "missing.pth")
+    torch.save({"x": torch.zeros(1)}, tmp_path / "other.pth")
+    with pytest.raises(SRError, match="not a VGG19 state_dict"):
+        VGG19Features(weights=tmp_path / "other.pth")
+    with pytest.raises(SRError, match="unknown VGG19 layer"):
+        VGG19Features("relu9_9", weights=None)
+    # Offline with nothing cached: one clear message saying how to provide the file.
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("SRLIB_VGG19", raising=False)
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", _offline)
+    with pytest.raises(SRError, match="SRLIB_VGG19=PATH"):
+        VGG19Features()
+
+
+def _offline(*args, **kwargs):
+    raise OSError("network unreachable")
+
+
+def test_losses():
+    x, y = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8)
+    assert mse(x, y).item() == pytest.approx(((x - y) ** 2).mean().item())
+    logits = torch.tensor([-30.0, 0.0, 30.0])
+    # -log sigmoid(l), stable for large |l|
+    assert torch.allclose(adversarial_loss(logits), torch.tensor([30.0, 0.6931472, 0.0]).mean(), atol=1e-6)
+    assert discriminator_loss(torch.tensor([30.0]), torch.tensor([-30.0])).item() < 1e-6
+    assert tv_loss(torch.ones(1, 1, 5, 5)).item() == 0
+    c = ContentLoss("relu2_2", weights=None)
+    assert c(x, x).item() == 0 and c(x, y).item() > 0
+    p = PerceptualLoss("relu2_2", weights=None)
+    fake = torch.zeros(2)
+    assert p(x, y, fake).item() == pytest.approx(p.content(x, y).item() + 1e-3 * 0.6931472, rel=1e-5)

@@ -1,0 +1,147 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from srlib import SRError
+from srlib.inference import load_model
+from srlib.train import Trainer, TrainingDiverged, clip_gradients, read_history, recipe
+
+# Small, fast runs on the builtin images; every setting is a real recipe's.
+SRCNN = recipe("srcnn", data="builtin", scales=(3,), batch_size=512, iterations=16, val_data="builtin",
+               val_every=8, checkpoint_every=4)
+VDSR = recipe("vdsr", model=dict(depth=4, width=16), data="builtin", scales=(2, 3), batch_size=256, epochs=None,
+              iterations=12, lr_step=6, val_data="builtin", val_every=6, checkpoint_every=3)
+
+
+def _weights(path):
+    return torch.load(path, weights_only=True)["model"]
+
+
+class _StopAt(Trainer):
+    """A trainer that receives SIGTERM (as from outside) during iteration ``stop_at``."""
+
+    stop_at = 0
+
+    def step(self, batch, lr):
+        out = super().step(batch, lr)
+        if self.iteration + 1 == self.stop_at:
+            self._on_signal(signal.SIGTERM, None)
+        return out
+
+
+@pytest.mark.parametrize("r", [SRCNN, VDSR], ids=["srcnn", "vdsr"])
+def test_resume_is_bitwise_exact(tmp_path, r):
+    straight = Trainer(r, tmp_path / "a", progress=False).fit()
+    t = _StopAt(r, tmp_path / "b", progress=False)
+    t.stop_at = r.iterations // 2 + 1  # not on a checkpoint boundary, across an epoch for SRCNN
+    t.fit()
+    mid = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
+    assert mid["iteration"] == t.stop_at
+    resumed = Trainer(r, tmp_path / "b", resume=True, progress=False).fit()
+    a, b = _weights(straight), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert torch.load(resumed, weights_only=True)["iteration"] == r.iterations
+    hist = read_history(tmp_path / "b" / "history.csv")
+    assert [h["iteration"] for h in hist] == [h["iteration"] for h in read_history(tmp_path / "a" / "history.csv")]
+
+
+def test_srcnn_resume_happens_mid_epoch_and_then_crosses_one(tmp_path):
+    t = Trainer(SRCNN, tmp_path, progress=False)
+    assert SRCNN.iterations // 2 + 1 < t.steps_per_epoch < SRCNN.iterations
+
+
+def test_adjustable_clipping_bounds_every_element():
+    p = torch.nn.Parameter(torch.zeros(5))
+    p.grad = torch.tensor([-100.0, -0.05, 0.0, 0.05, 100.0])
+    norm = clip_gradients([p], "adjustable", theta=0.01, lr=0.1)
+    assert norm == pytest.approx(torch.tensor([100.0, 0.05, 0, 0.05, 100.0]).norm().item())
+    assert torch.allclose(p.grad, torch.tensor([-0.1, -0.05, 0.0, 0.05, 0.1]))
+    p.grad = torch.tensor([3.0, 4.0, 0, 0, 0])
+    clip_gradients([p], "norm", theta=1.0, lr=0.1)
+    assert p.grad.norm().item() == pytest.approx(1.0)
+
+
+def test_divergence_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path):
+    r = VDSR.replace(lr=1e3, clip=None, weight_decay=0.0, iterations=200, checkpoint_every=1, lr_step=0,
+                     model=dict(depth=4, width=16, residual=False))
+    with pytest.raises(TrainingDiverged, match="learning rate 1000.*last good checkpoint"):
+        Trainer(r, tmp_path, progress=False).fit()
+    ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
+
+
+def test_time_budget_fits_the_schedule(tmp_path):
+    r = SRCNN.replace(iterations=10_000, minutes=0.15, schedule="cosine", val_every=10_000, batch_size=32)
+    t0 = time.perf_counter()
+    last = Trainer(r, tmp_path, progress=False).fit()
+    assert time.perf_counter() - t0 < 30
+    ckpt = torch.load(last, weights_only=True)
+    assert 20 <= ckpt["iteration"] == ckpt["total"] < 10_000
+    assert read_history(tmp_path / "history.csv")[-1]["lr"] < 0.05 * r.lr  # cosine ran to its end
+
+
+def test_resume_refuses_another_model(tmp_path):
+    Trainer(SRCNN.replace(iterations=2), tmp_path, progress=False).fit()
+    with pytest.raises(SRError, match="is a srcnn checkpoint, not vdsr"):
+        Trainer(VDSR, tmp_path, resume=True, progress=False)
+
+
+def test_checkpoint_loads_as_a_model(tmp_path):
+    last = Trainer(VDSR.replace(iterations=2), tmp_path, progress=False).fit()
+    model, info = load_model(last)
+    assert info["kind"] == "vdsr" and info["scales"] == [2.0, 3.0] and not model.training
+
+
+def _cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "srlib", *args], capture_output=True, text=True, **kw)
+
+
+def test_cli_train_stopped_by_sigterm_leaves_a_usable_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    p = subprocess.Popen([sys.executable, "-m", "srlib", "train", "srcnn", "--data", "builtin", "--val-data",
+                          "builtin", "--scale", "3", "--iterations", "100000", "--batch-size", "64", "--out",
+                          str(out), "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "last.pt").exists() and time.time() < deadline:  # first checkpoint: 500 iterations
+        time.sleep(0.5)
+    p.send_signal(signal.SIGTERM)
+    stdout, stderr = p.communicate(timeout=120)
+    assert p.returncode == 0, stderr[-2000:]
+    assert "stopped by signal" in stdout
+    model, info = load_model(out / "last.pt")
+    assert 500 <= info["iteration"] < 100_000
+    assert "builtin" in stdout  # evaluated after stopping
+
+
+@pytest.mark.parametrize("args, message", [
+    (["srcnn", "--preset", "vdsr", "--out", "x"], "preset 'vdsr' trains vdsr, not srcnn"),
+    (["srcnn", "--preset", "nope", "--out", "x"], "unknown preset 'nope'"),
+    (["vdsr", "--resume", "--data", "builtin", "--out", "{tmp}/none"], "cannot resume"),
+    (["srcnn", "--data", "/no/such/dir", "--out", "x"], "/no/such/dir: no such folder"),
+])
+def test_cli_train_bad_input(tmp_path, args, message):
+    p = _cli("train", *[a.replace("{tmp}", str(tmp_path)) for a in args], cwd=tmp_path)
+    assert p.returncode == 2 and message in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_ddp_under_torchrun_equals_one_process_on_the_whole_batch(tmp_path):
+    """Two CPU processes (gloo), each on half of every batch, give the weights of one
+    process on the whole batch (gradients averaged across ranks)."""
+    args = ["train", "vdsr", "--data", "builtin", "--val-data", "builtin", "--scale", "2", "3",
+            "--iterations", "3", "--batch-size", "32", "--device", "cpu", "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    one = subprocess.run([sys.executable, "-m", "srlib", *args, "--out", str(tmp_path / "one")],
+                         capture_output=True, text=True, env=env)
+    assert one.returncode == 0, one.stderr[-2000:]
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    two = subprocess.run([torchrun, "--standalone", "--nproc_per_node=2", "-m", "srlib", *args,
+                          "--out", str(tmp_path / "two")], capture_output=True, text=True, env=env)
+    assert two.returncode == 0, two.stderr[-3000:]
+    a, b = _weights(tmp_path / "one" / "last.pt"), _weights(tmp_path / "two" / "last.pt")
+    assert all(torch.allclose(a[k], b[k], atol=1e-6, rtol=1e-5) for k in a)
