@@ -16,29 +16,17 @@ import time
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from srlib.models import SRCNN, VDSR, Discriminator, SRResNet
 from srlib.train import pick_device
 
 
-def forward_flops(model: nn.Module, x: torch.Tensor) -> float:
-    """FLOPs (2 x multiply-adds) of the convolutions and dense layers of one forward pass."""
-    total = 0.0
-
-    def hook(m, inp, out):
-        nonlocal total
-        if isinstance(m, nn.Conv2d):
-            k = m.kernel_size[0] * m.kernel_size[1] * m.in_channels // m.groups
-            total += 2.0 * out.numel() * k
-        elif isinstance(m, nn.Linear):
-            total += 2.0 * out.numel() * m.in_features
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    with torch.no_grad():
-        model(x)
-    for h in handles:
-        h.remove()
-    return total
+def count_flops(fn) -> float:
+    """FLOPs that ``fn()`` performs, counted by PyTorch's FlopCounterMode (forward and backward)."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return float(counter.get_total_flops())
 
 
 def sync(device: torch.device) -> None:
@@ -61,8 +49,8 @@ def conv_ceiling(device: torch.device) -> float:
     conv = nn.Conv2d(64, 64, 3, padding=1).to(device)
     x = torch.rand(8, 64, 128, 128, device=device)
     with torch.no_grad():
-        s = timed(lambda: conv(x), device, 5)
-    return forward_flops(conv, x) / s
+        s = min(timed(lambda: conv(x), device, 3) for _ in range(3))  # the best of three
+        return count_flops(lambda: conv(x)) / s
 
 
 def measure(name: str, model: nn.Module, batch: torch.Tensor, image: torch.Tensor | None,
@@ -78,7 +66,7 @@ def measure(name: str, model: nn.Module, batch: torch.Tensor, image: torch.Tenso
         opt.step()
 
     s_step = timed(step, device, steps)
-    flops = 3 * forward_flops(model, batch)
+    flops = count_flops(step)
     ms_mp = float("nan")
     if image is not None:
         if isinstance(model, SRCNN):
