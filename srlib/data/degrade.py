@@ -59,6 +59,6 @@ def gaussian_degrade(hr: np.ndarray, scale: int, sigma: float = 1.0) -> np.ndarr
     k = gaussian_kernel(sigma)
     if a.ndim == 3:
         k = k[..., None]
-    blurred = convolve(a, k, mode="mirror" if min(a.shape[:2]) < 2 else "reflect")
+    blurred = convolve(a, k, mode="reflect")  # scipy's reflect repeats the edge: symmetric
     lr = blurred[:: int(scale), :: int(scale)]
     return imresize(lr, size=a.shape[:2])
