@@ -160,8 +160,11 @@ def test_names_resolve_from_srlib_data(shared_data):
     assert len(image_paths("B100", 3)) == 100 and len(image_paths("bsd100", 3)) == 100
     assert len(image_paths("T91")) == 91 and len(image_paths("BSD200")) == 200
     assert len(image_paths("291")) == 291
-    # Set14's "bridge" is a grayscale file and stays one.
-    assert load_images("Set14", 2)[2][1].ndim == 2
+    # Set14's "bridge" is a grayscale file and stays one; images carry their usual names.
+    set14 = load_images("Set14", 2)
+    assert set14[2][0] == "bridge" and set14[2][1].ndim == 2
+    assert [n for n, _ in load_images("Set5", 3)] == ["baby", "bird", "butterfly", "head", "woman"]
+    assert load_images("BSD100", 4)[0][0] == "img_001"
     # An SelfExSR-layout folder given as a path, at a scale it has no folder for.
     imgs = load_images(str(shared_data / "SelfExSR" / "Set5"), 5)
     assert all(im.shape[0] % 5 == 0 and im.shape[1] % 5 == 0 for _, im in imgs)

@@ -11,7 +11,7 @@ from srlib import SRError
 from srlib.data import builtin_images, save_image
 from srlib.inference import load_model
 from srlib.models import VDSR as VDSRNet
-from srlib.train import Trainer, TrainingDiverged, clip_gradients, read_history, recipe
+from srlib.train import Trainer, TrainingDiverged, clip_gradients, plot_history, read_history, recipe
 
 # Small, fast runs on the builtin images; every setting is a real recipe's.
 SRCNN = recipe("srcnn", data="builtin", scales=(3,), batch_size=512, iterations=16, val_data="builtin",
@@ -97,6 +97,8 @@ def test_checkpoint_loads_as_a_model(tmp_path):
     last = Trainer(VDSR.replace(iterations=2), tmp_path, progress=False).fit()
     model, info = load_model(last)
     assert info["kind"] == "vdsr" and info["scales"] == [2.0, 3.0] and not model.training
+    ax = plot_history(tmp_path)
+    assert [line.get_label() for line in ax.get_lines()] == ["PSNR x2", "PSNR x3"]
 
 
 def _cli(*args, **kw):

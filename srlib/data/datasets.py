@@ -68,6 +68,13 @@ ALIASES = {"B100": "BSD100", "Urban": "Urban100", "291": "T91+BSD200"}
 TEST_SETS = ("Set5", "Set14", "BSD100", "Urban100")
 TRAIN_SETS = ("T91", "BSD200", "291", "DIV2K")
 
+# The usual names of the SelfExSR files (img_001 ...) of the two small test sets.
+IMAGE_NAMES = {
+    "Set5": ["baby", "bird", "butterfly", "head", "woman"],
+    "Set14": ["baboon", "barbara", "bridge", "coastguard", "comic", "face", "flowers", "foreman", "lenna", "man",
+              "monarch", "pepper", "ppt3", "zebra"],
+}
+
 # Natural photographs that ship inside scikit-image: real images with no download.
 BUILTIN_NAMES = ("astronaut", "camera", "chelsea", "coffee", "rocket", "moon")
 
@@ -187,10 +194,11 @@ def load_images(name: str, scale: float | None = None) -> list[tuple[str, np.nda
     if name == "builtin":
         items = builtin_images()
     else:
-        items = [(p.stem.replace(f"_SRF_{_fmt(scale)}", "").removesuffix("_HR"), read_image(p))
-                 for p in image_paths(name, scale)]
+        paths = image_paths(name, scale)
+        names = [p.stem.split("_SRF_")[0].removesuffix("_HR") for p in paths]
+        known = IMAGE_NAMES.get(_canonical(name), [])
+        if [n for n in names if n.startswith("img_")] == names and len(known) == len(names):
+            names = known
+        items = [(n, read_image(p)) for n, p in zip(names, paths, strict=True)]
     return [(n, modcrop(im, scale) if scale else im) for n, im in items]
 
-
-def _fmt(scale: float | None) -> str:
-    return "" if scale is None else (str(int(scale)) if float(scale).is_integer() else str(scale))
