@@ -12,13 +12,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data.degrade import bicubic_degrade, bicubic_restore
+from .data.degrade import bicubic_restore
 from .data.image import quantize, rgb_to_ycbcr, ycbcr_to_rgb
 from .errors import SRError
 from .evaluate import Method
-from .models import SRCNN, VDSR, Discriminator, SRResNet
+from .models import SRCNN, VDSR, SRResNet
 
-__all__ = ["KINDS", "make_model", "load_model", "as_method", "upscale", "model_input"]
+__all__ = ["KINDS", "make_model", "read_checkpoint", "load_model", "as_method", "upscale", "model_input"]
 
 KINDS = {"srcnn": SRCNN, "vdsr": VDSR, "srresnet": SRResNet, "srgan": SRResNet}
 RGB_KINDS = ("srresnet", "srgan")
@@ -31,11 +31,8 @@ def make_model(kind: str, config: dict) -> nn.Module:
     return KINDS[kind](**config)
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """Load a checkpoint or a weights file written by srlib: ``(model in eval mode, info)``.
-
-    ``info`` has ``kind``, ``scales`` and whatever else the file recorded.
-    """
+def read_checkpoint(path: str | Path) -> dict:
+    """The contents of an srlib checkpoint (state_dicts and plain values only), or SRError."""
     path = Path(path)
     if not path.is_file():
         raise SRError(f"{path}: no such checkpoint")
@@ -45,6 +42,16 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn
         raise SRError(f"{path}: not an srlib checkpoint ({type(e).__name__})") from None
     if not isinstance(ckpt, dict) or "kind" not in ckpt or "model" not in ckpt:
         raise SRError(f"{path}: not an srlib checkpoint (no 'kind'/'model' entries)")
+    return ckpt
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """Load a checkpoint or a weights file written by srlib: ``(model in eval mode, info)``.
+
+    ``info`` has ``kind``, ``scales`` and whatever else the file recorded.
+    """
+    path = Path(path)
+    ckpt = read_checkpoint(path)
     model = make_model(ckpt["kind"], ckpt["model_config"])
     try:
         model.load_state_dict(ckpt["model"])
@@ -102,10 +109,3 @@ def upscale(image: np.ndarray, model: nn.Module, kind: str, scale: float) -> np.
     up[..., 0] = _run(model, up[..., 0])
     return quantize(ycbcr_to_rgb(up) * 255.0)
 
-
-def degrade_for(kind: str, hr01: np.ndarray, scale: float) -> np.ndarray:
-    """The LR image a model of ``kind`` is evaluated on (for convenience in notebooks)."""
-    return bicubic_degrade(hr01, scale)
-
-
-_ = Discriminator  # re-exported for checkpoints of SRGAN runs

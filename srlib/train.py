@@ -38,7 +38,7 @@ from .data.datasets import dataset_dir
 from .data.patches import SRCNNPatches, SRGANPatches, VDSRPatches
 from .errors import SRError
 from .evaluate import evaluate
-from .inference import as_method, make_model
+from .inference import as_method, make_model, read_checkpoint
 from .losses import ContentLoss, adversarial_loss, discriminator_loss
 from .models import Discriminator
 
@@ -402,12 +402,10 @@ class Trainer:
         return path
 
     def _load(self, path: Path) -> None:
-        if not path.is_file():
-            raise SRError(f"cannot resume: {path} does not exist")
         try:
-            s = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise SRError(f"cannot resume from {path}: {type(e).__name__}: {e}") from None
+            s = read_checkpoint(path)
+        except SRError as e:
+            raise SRError(f"cannot resume: {e}") from None
         if s.get("kind") != self.kind:
             raise SRError(f"cannot resume: {path} is a {s.get('kind')} checkpoint, not {self.kind}")
         self.model.load_state_dict(s["model"])
