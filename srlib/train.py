@@ -150,6 +150,8 @@ def pick_device(device: str | None = None) -> torch.device:
             raise SRError(f"unknown device {device!r}") from None
         if d.type == "cuda" and not torch.cuda.is_available():
             raise SRError("device cuda requested but CUDA is not available")
+        if d.type == "cuda" and d.index is None:  # under torchrun, each process its own GPU
+            d = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         return d
     if torch.cuda.is_available():
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
