@@ -61,6 +61,8 @@ def ship(checkpoint: str | Path, name: str, command: str, cpu_minutes: float, da
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
     slim = {k: ckpt[k] for k in ("kind", "model_config", "model", "scales")}
     slim["iteration"] = ckpt["iteration"]
+    if "seconds" in ckpt:  # measured by the trainer; older checkpoints: as given
+        cpu_minutes = round(ckpt["seconds"] / 60, 1)
     WEIGHTS.mkdir(exist_ok=True)
     torch.save(slim, WEIGHTS / f"{name}.pt")
     model, info = load_model(WEIGHTS / f"{name}.pt")
