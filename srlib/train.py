@@ -233,6 +233,7 @@ class Trainer:
         self.total = int(recipe.epochs * spe) if recipe.epochs else recipe.iterations
         self.lr_step = int(recipe.lr_step_epochs * spe) if recipe.lr_step_epochs else recipe.lr_step
         self.iteration, self.best, self.seconds = 0, -math.inf, 0.0
+        self._t_fit: float | None = None  # when fit() started: training time is kept in checkpoints
         if self.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
         if resume:
@@ -387,7 +388,7 @@ class Trainer:
             "scales": [float(x) for x in self.r.scales], "recipe": _plain(asdict(self.r)),
             "optimizer": self.optimizer.state_dict(), "scalers": [sc.state_dict() for sc in self.scalers],
             "iteration": self.iteration, "total": self.total, "lr_step": self.lr_step, "best": self.best,
-            "seconds": self.seconds + time.perf_counter() - self._t_fit if hasattr(self, "_t_fit") else self.seconds,
+            "seconds": self.seconds + (time.perf_counter() - self._t_fit if self._t_fit else 0.0),
             "rng": {"torch": torch.get_rng_state(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
         }
@@ -477,7 +478,7 @@ class Trainer:
         bar = tqdm(total=self.total, initial=self.iteration, disable=not self.progress or self.rank != 0,
                    desc=f"{self.kind} x{'/'.join(f'{s:g}' for s in r.scales)}", unit="it")
         t_start, t_window, n_window = time.perf_counter(), time.perf_counter(), 0
-        self._t_fit = t_start  # wall-clock training time is kept in the checkpoints
+        self._t_fit = t_start
         losses: list[float] = []
         budget = r.minutes * 60 if r.minutes else None
         done_before = self.iteration  # on a resume, the budget counts from here
