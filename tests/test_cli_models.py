@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -18,6 +19,12 @@ def vdsr_ckpt(tmp_path_factory):
     r = recipe("vdsr", model=dict(depth=4, width=8), data="builtin", scales=(2, 3), epochs=None, iterations=2,
                batch_size=16, val_data="builtin")
     return train(r, out, progress=False)
+
+
+def _cli_json(tmp_path, model, data, scale) -> str:
+    out = tmp_path / f"{model}.json"
+    assert _cli("evaluate", "--model", model, "--data", str(data), "--scale", scale, "--json", str(out)).returncode == 0
+    return out.read_text()
 
 
 def _cli(*args):
@@ -85,11 +92,18 @@ def test_shipped_weights_are_listed_and_usable(tmp_path):
     p = _cli("pretrained")
     assert p.returncode == 0
     save_image(tmp_path / "in.png", builtin_images()[2][1][:48, :48])
+    small = tmp_path / "small"  # two crops keep the 20-layer VDSR quick on a CPU
+    small.mkdir()
+    for name, im in builtin_images()[:2]:
+        save_image(small / f"{name}.png", im[100:196, 100:196])
     for name, e in entries.items():
         line = next(x for x in p.stdout.splitlines() if x.startswith(name + "\t"))
         assert e["command"] in line and "Set5" in line
         s = f"{e['scales'][0]:g}"
         q = _cli("upscale", str(tmp_path / "in.png"), str(tmp_path / f"{name}.png"), "--model", name, "--scale", s)
         assert q.returncode == 0, q.stderr
-        q = _cli("evaluate", "--model", name, "--data", "builtin", "--scale", s)
+        q = _cli("evaluate", "--model", name, "--data", str(small), "--scale", s, "--json", str(tmp_path / "r.json"))
         assert q.returncode == 0, q.stderr
+        (r,) = json.loads((tmp_path / "r.json").read_text())["results"]
+        bicubic = json.loads(_cli_json(tmp_path, "bicubic", small, s))["results"][0]
+        assert r["psnr"] > bicubic["psnr"], (name, r["psnr"], bicubic["psnr"])  # the weights learned something
