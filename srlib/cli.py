@@ -18,15 +18,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _method(name: str, scales: list[float] | None = None):
-    """``bicubic``, a shipped weights name, or a checkpoint path, as an evaluate Method."""
-    from pathlib import Path
-
-    from .evaluate import bicubic
-
-    if name == "bicubic":
-        return bicubic
-    from .inference import as_method, load_model
+def _load_named(name: str):
+    """A shipped weights name or a checkpoint path: ``(model, info, label, supported scales)``."""
+    from .inference import load_model
     from .pretrained import available, load
 
     if name in available():
@@ -36,11 +30,21 @@ def _method(name: str, scales: list[float] | None = None):
     else:
         raise SRError(f"unknown model {name!r}: use bicubic, one of `srlib pretrained` "
                       f"({', '.join(available()) or 'none shipped'}), or a checkpoint file")
-    scales_ok = tuple(info.get("scales") or ())
-    label = name if name in available() else Path(name).stem
+    scales = tuple(float(s) for s in info.get("scales") or ())
     if info["kind"] in ("srresnet", "srgan"):
-        scales_ok = (float(info["model_config"].get("scale", 4)),)
-    return as_method(model, info["kind"], label, scales_ok or None)
+        scales = (float(info["model_config"].get("scale", 4)),)
+    return model, info, name if name in available() else Path(name).stem, scales
+
+
+def _method(name: str):
+    """``bicubic``, a shipped weights name, or a checkpoint path, as an evaluate Method."""
+    from .evaluate import bicubic
+    from .inference import as_method
+
+    if name == "bicubic":
+        return bicubic
+    model, info, label, scales = _load_named(name)
+    return as_method(model, info["kind"], label, scales or None)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -114,16 +118,9 @@ def _have(name: str) -> bool:
 
 def cmd_upscale(args: argparse.Namespace) -> int:
     from .data.image import read_image, save_image
-    from .inference import load_model, upscale
-    from .pretrained import available, load
+    from .inference import upscale
 
-    if args.model in available():
-        model, info = load(args.model)
-    else:
-        model, info = load_model(args.model)
-    scales = [float(s) for s in info.get("scales") or []]
-    if info["kind"] in ("srresnet", "srgan"):
-        scales = [float(info["model_config"].get("scale", 4))]
+    model, info, _, scales = _load_named(args.model)
     if args.scale is None:
         if len(scales) != 1:
             raise SRError(f"{args.model} supports scales {', '.join(f'{s:g}' for s in scales)}: give --scale")
