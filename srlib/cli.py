@@ -59,10 +59,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_download(args: argparse.Namespace) -> int:
-    from .data.datasets import dataset_dir
+    from .data.datasets import ALIASES, dataset_dir
 
     for name in args.names:
-        print(f"{name}: {dataset_dir(name)}")
+        for part in ALIASES.get(name, name).split("+"):  # "291" is T91 and BSD200
+            print(f"{part}: {dataset_dir(part)}")
     return 0
 
 
