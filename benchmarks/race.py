@@ -43,10 +43,14 @@ def main() -> None:
     p.add_argument("--srcnn-minutes", type=float, default=15)
     p.add_argument("--vdsr-minutes", type=float, default=30)
     p.add_argument("--out", type=Path, default=Path("runs/race"))
+    p.add_argument("--only", choices=["srcnn", "vdsr"], help="run one of the two (the other keeps its result)")
     a = p.parse_args()
-    results = {"srcnn": run("srcnn", ["3"], a.srcnn_minutes, a.out / "srcnn"),
-               "vdsr": run("vdsr", ["2", "3", "4"], a.vdsr_minutes, a.out / "vdsr")}
     dest = Path(__file__).with_name("results") / "race.json"
+    results = json.loads(dest.read_text()) if dest.is_file() else {}
+    if a.only in (None, "srcnn"):
+        results["srcnn"] = run("srcnn", ["3"], a.srcnn_minutes, a.out / "srcnn")
+    if a.only in (None, "vdsr"):
+        results["vdsr"] = run("vdsr", ["2", "3", "4"], a.vdsr_minutes, a.out / "vdsr")
     dest.parent.mkdir(exist_ok=True)
     dest.write_text(json.dumps(results, indent=1) + "\n")
     print(f"{'run':<6} {'minutes':>7} {'iterations':>10}  Set5 PSNR (srlib)      reimplementation")
