@@ -509,6 +509,14 @@ class Trainer:
                         self.lr_step = self.lr_step and max(1, round(self.lr_step * self.total / planned))
                         bar.total = self.total
                     last = self.iteration >= self.total or (budget is not None and elapsed >= budget)
+                    if self.distributed:  # every rank must stop at the same step: rank 0's plan decides
+                        lead = self.rank == 0
+                        flags = torch.tensor([self.total if lead else 0, int(last and lead),
+                                              int(self._stop_signal is not None)], device=self.device)
+                        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+                        self.total, last = int(flags[0]), bool(flags[1])
+                        if flags[2] and self._stop_signal is None:
+                            self._stop_signal = int(signal.SIGTERM)
                     if self.iteration % r.val_every == 0 or last:
                         row = {"iteration": self.iteration, "epoch": round(self.iteration / self.steps_per_epoch, 3),
                                "loss": float(np.mean(losses)), "lr": lr, "grad_norm": stats["grad_norm"],
