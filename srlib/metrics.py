@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from skimage.metrics import structural_similarity
 
+from .data.degrade import gaussian_kernel
 from .data.image import MATRIX, OFFSET, quantize, to_y
 from .errors import SRError
 
@@ -106,10 +107,7 @@ def psnr_torch(x: torch.Tensor, ref: torch.Tensor, shave: int = 0) -> torch.Tens
 
 def gaussian_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:
     """MATLAB's ``fspecial('gaussian', size, sigma)``: a normalised 2-D Gaussian."""
-    r = np.arange(size) - (size - 1) / 2
-    g = np.exp(-(r**2) / (2 * sigma**2))
-    w = np.outer(g, g)
-    return w / w.sum()
+    return gaussian_kernel(sigma, size)
 
 
 def ssim_torch(x: torch.Tensor, ref: torch.Tensor, shave: int = 0) -> torch.Tensor:

@@ -137,8 +137,7 @@ def recipe(name: str, **overrides) -> Recipe:
     """A named recipe with some settings changed."""
     if name not in RECIPES:
         raise SRError(f"unknown recipe {name!r}; choose from {', '.join(RECIPES)}")
-    r = RECIPES[name].replace(**overrides) if overrides else RECIPES[name]
-    return r
+    return RECIPES[name].replace(**overrides) if overrides else RECIPES[name]
 
 
 def pick_device(device: str | None = None) -> torch.device:

@@ -60,7 +60,7 @@ class _Cached(Dataset):
 
     def _load(self, params: dict, build) -> dict[str, np.ndarray]:
         files = [] if params["data"] == "builtin" else [
-            (p.name, p.stat().st_size) for p in image_paths(params["data"], params.get("scale_for_paths"))]
+            (p.name, p.stat().st_size) for p in image_paths(params["data"])]
         key = hashlib.sha1(json.dumps([self.kind, params, files], sort_keys=True).encode()).hexdigest()[:16]
         path = cache_dir() / "patches" / f"{self.kind}-{key}.npz"
         if path.is_file():
