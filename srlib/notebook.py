@@ -1,0 +1,67 @@
+"""What every notebook of the book starts with: its mode, its device, its seeds, its images.
+
+A notebook runs in *quick* mode by default (a few minutes on two CPU cores) and at the
+papers' scale when ``SRLIB_FULL=1`` is set in the environment (or ``full=True`` is passed).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .data import dataset_dir, load_images
+from .errors import SRError
+from .train import pick_device
+
+
+@dataclass(frozen=True)
+class Session:
+    """The settings a notebook runs with."""
+
+    full: bool  # paper scale (True) or quick mode (False)
+    device: torch.device
+    test_set: str  # "Set5" when the benchmark images are at hand, else "builtin"
+    seed: int
+
+    def images(self, scale: float | None = None) -> list[tuple[str, np.ndarray]]:
+        """The test images (uint8, cropped to a multiple of ``scale``)."""
+        return load_images(self.test_set, scale)
+
+
+def full_mode(full: bool | None = None) -> bool:
+    """``full`` if given, else whether ``SRLIB_FULL`` is set to 1/true/yes."""
+    if full is not None:
+        return bool(full)
+    return os.environ.get("SRLIB_FULL", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def seed_everything(seed: int = 0) -> None:
+    """Seed Python, NumPy and PyTorch, so that a notebook prints the same numbers every run."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _have(name: str) -> bool:
+    try:
+        dataset_dir(name, download_missing="google.colab" in sys.modules)
+    except SRError:
+        return False
+    return True
+
+
+def setup(seed: int = 0, full: bool | None = None, device: str | None = None, verbose: bool = True) -> Session:
+    """Seed everything, pick the mode, the device and the test images, and say which."""
+    seed_everything(seed)
+    s = Session(full=full_mode(full), device=pick_device(device), test_set="Set5" if _have("Set5") else "builtin",
+                seed=seed)
+    if verbose:
+        mode = "full (the papers' scale)" if s.full else "quick (set SRLIB_FULL=1 for the papers' scale)"
+        data = "Set5" if s.test_set == "Set5" else "builtin (Set5 not found: see the data sets appendix)"
+        print(f"mode: {mode}\ndevice: {s.device}\ntest images: {data}")
+    return s

@@ -1,0 +1,68 @@
+"""The notebooks follow the book's conventions (notebooks/README.md); nbval runs them."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def _repo_url() -> str:
+    return yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+
+
+def _toc_files() -> set[str]:
+    text = (ROOT / "_toc.yml").read_text()
+    return set(re.findall(r"file:\s*(\S+)", text))
+
+
+def _code(nb: dict) -> list[str]:
+    return ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+@pytest.fixture(params=NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def notebook(request) -> tuple[Path, dict]:
+    return request.param, json.loads(request.param.read_text())
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "no notebooks in notebooks/"
+
+
+def test_colab_cell_first_and_installs_this_repository(notebook):
+    path, nb = notebook
+    first = _code(nb)[0]
+    assert "google.colab" in first and "pip install" in first, f"{path.name}: first code cell is not the Colab set-up"
+    assert f"git+{_repo_url()}" in first, f"{path.name}: Colab cell does not install from _config.yml's repository"
+
+
+def test_setup_prints_mode_and_device(notebook):
+    path, nb = notebook
+    assert any("setup(" in c and "srlib.notebook" in c or "notebook.setup(" in c for c in _code(nb)[:3]), path.name
+
+
+def test_in_the_table_of_contents(notebook):
+    path, _ = notebook
+    assert f"notebooks/{path.stem}" in _toc_files() or f"notebooks/{path.name}" in _toc_files(), path.name
+
+
+def test_executed_with_checked_cells_and_saved_widgets(notebook):
+    path, nb = notebook
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(c.get("execution_count") for c in code if "".join(c["source"]).strip()), f"{path.name}: not executed"
+    assert any("# NBVAL_CHECK_OUTPUT" in "".join(c["source"]) for c in code), f"{path.name}: no checked cell"
+    state = nb["metadata"].get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state")
+    assert state, f"{path.name}: no saved widget state"
+    errors = [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors, f"{path.name}: stored outputs contain an error"
+
+
+def test_exercises_with_checkers_and_hidden_solutions(notebook):
+    path, nb = notebook
+    assert any("srlib.exercises" in c for c in _code(nb)), f"{path.name}: no srlib.exercises checker"
+    tags = [t for c in nb["cells"] for t in c.get("metadata", {}).get("tags", [])]
+    assert "hide-input" in tags, f"{path.name}: no solution hidden behind a toggle (tag hide-input)"
