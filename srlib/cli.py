@@ -92,6 +92,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         changes["clip"] = None if args.clip == "none" else args.clip
     if args.vgg_weights is not None:
         changes["vgg_weights"] = None if args.vgg_weights == "none" else args.vgg_weights
+    if args.model_set:
+        changes["model"] = {**RECIPES[name].model, **_model_settings(args.model_set)}
     if args.no_amp:
         changes["amp"] = False
     if args.compile:
@@ -105,6 +107,27 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(format_table(results, method.name))
         print(f"checkpoint: {last}")
     return 0
+
+
+def _model_settings(items: list[str]) -> dict:
+    """``["depth=10", "residual=false"]`` -> ``{"depth": 10, "residual": False}``."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SRError(f"--model-set expects KEY=VALUE (e.g. depth=10), got {item!r}")
+        low = value.lower()
+        if low in ("true", "false"):
+            out[key] = low == "true"
+        else:
+            try:
+                out[key] = int(value)
+            except ValueError:
+                try:
+                    out[key] = float(value)
+                except ValueError:
+                    out[key] = value
+    return out
 
 
 def _have(name: str) -> bool:
@@ -185,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--generator", help="SRGAN: SRResNet checkpoint to start from")
     t.add_argument("--vgg-weights", help="SRGAN: VGG19 weights file, or 'none' for random features")
     t.add_argument("--content-layer", help="SRGAN: VGG19 layer of the content loss (relu2_2, relu5_4)")
+    t.add_argument("--model-set", nargs="+", metavar="KEY=VALUE",
+                   help="network settings, e.g. depth=10 residual=false (VDSR), blocks=8 (SRResNet), f2=5 (SRCNN)")
     t.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
     t.add_argument("--workers", type=int)
     t.add_argument("--no-amp", action="store_true", help="no mixed precision on a GPU")

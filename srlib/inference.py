@@ -28,7 +28,10 @@ def make_model(kind: str, config: dict) -> nn.Module:
     """The network of ``kind`` ("srcnn", "vdsr", "srresnet", "srgan": its generator)."""
     if kind not in KINDS:
         raise SRError(f"unknown model kind {kind!r}; choose from {', '.join(KINDS)}")
-    return KINDS[kind](**config)
+    try:
+        return KINDS[kind](**config)
+    except TypeError as err:  # an argument the constructor does not take
+        raise SRError(f"bad settings for {kind}: {err}") from None
 
 
 def read_checkpoint(path: str | Path) -> dict:

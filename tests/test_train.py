@@ -127,11 +127,22 @@ def test_cli_train_stopped_by_sigterm_leaves_a_usable_checkpoint(tmp_path):
     (["srcnn", "--preset", "nope", "--out", "x"], "unknown preset 'nope'"),
     (["vdsr", "--resume", "--data", "builtin", "--out", "{tmp}/none"], "cannot resume"),
     (["srcnn", "--data", "/no/such/dir", "--out", "x"], "/no/such/dir: no such folder"),
+    (["vdsr", "--data", "builtin", "--model-set", "depth", "--out", "x"], "--model-set expects KEY=VALUE"),
+    (["vdsr", "--data", "builtin", "--model-set", "colour=3", "--out", "x"], "bad settings for vdsr"),
 ])
 def test_cli_train_bad_input(tmp_path, args, message):
     p = _cli("train", *[a.replace("{tmp}", str(tmp_path)) for a in args], cwd=tmp_path)
     assert p.returncode == 2 and message in p.stderr, p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_cli_train_model_settings(tmp_path):
+    p = _cli("train", "vdsr", "--data", "builtin", "--val-data", "builtin", "--scale", "2", "--iterations", "2",
+             "--batch-size", "4", "--model-set", "depth=3", "residual=false", "--out", str(tmp_path / "r"), "--quiet")
+    assert p.returncode == 0, p.stderr[-2000:]
+    model, info = load_model(tmp_path / "r" / "last.pt")
+    assert info["model_config"] == {"depth": 3, "residual": False, "channels": 1}
+    assert len([m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]) == 3 and not model.residual
 
 
 def test_ddp_under_torchrun_equals_one_process_on_the_whole_batch(tmp_path):
