@@ -73,7 +73,7 @@ class Recipe:
     lr_step: int = 0
     lr_step_epochs: float | None = None  # if set, replaces lr_step
     lr_gamma: float = 0.1
-    clip: str | None = None  # "adjustable" (VDSR), "norm" (global norm, the common substitute)
+    clip: str | None = None  # "adjustable" (VDSR), "value" (fixed [-theta, theta]), "norm" (global norm)
     clip_value: float = 0.01  # theta: the paper gives no value; 0.01 bounds each weight's step
     # SRGAN
     content_layer: str = "relu5_4"
@@ -163,8 +163,9 @@ def clip_gradients(params, mode: str | None, theta: float, lr: float) -> float:
     """Clip gradients in place; return the global gradient norm before clipping.
 
     ``"adjustable"``: VDSR's, each element to [-theta/lr, theta/lr], so that the step
-    lr * g stays within theta whatever the learning rate. ``"norm"``: rescale the whole
-    gradient to norm at most theta (what most reimplementations use instead).
+    lr * g stays within theta whatever the learning rate. ``"value"``: each element to the
+    fixed range [-theta, theta] (the common strategy the paper improves on). ``"norm"``:
+    rescale the whole gradient to norm at most theta (what most reimplementations use instead).
     """
     params = [p for p in params if p.grad is not None]
     norm = torch.linalg.vector_norm(torch.stack([p.grad.detach().float().norm() for p in params])).item()
@@ -172,10 +173,13 @@ def clip_gradients(params, mode: str | None, theta: float, lr: float) -> float:
         bound = theta / lr
         for p in params:
             p.grad.clamp_(-bound, bound)
+    elif mode == "value":
+        for p in params:
+            p.grad.clamp_(-theta, theta)
     elif mode == "norm":
         nn.utils.clip_grad_norm_(params, theta)
     elif mode is not None:
-        raise SRError(f"unknown clipping {mode!r}: use 'adjustable', 'norm' or None")
+        raise SRError(f"unknown clipping {mode!r}: use 'adjustable', 'value', 'norm' or None")
     return norm
 
 
