@@ -1,0 +1,206 @@
+"""Tools of the notebook on perceptual loss and adversarial training (SRGAN, Ledig et al. 2017).
+
+* :func:`choose_vgg`: the one place that decides whether the content loss gets ImageNet
+  VGG19 features or random ones (offline), and says so;
+* :func:`same_lr_candidates`: several HR patches with exactly the same LR patch (the
+  idea of the paper's Figure 3: the MSE-optimal answer is their blurry mean);
+* :func:`fine_tune`: SRResNet fine-tuned with MSE, a VGG content loss, and optionally
+  SRGAN's adversarial loss against a discriminator trained alongside.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data.resize import resize_matrix
+from .errors import SRError
+from .losses import ContentLoss, adversarial_loss, discriminator_loss, mse
+from .models import Discriminator, VGG19Features
+
+__all__ = ["VGGChoice", "choose_vgg", "vgg_features", "he_init_", "downscale_operator", "same_lr_candidates",
+           "FineTune", "Run", "fine_tune", "content_loss"]
+
+
+@dataclass(frozen=True)
+class VGGChoice:
+    """Which VGG19 weights the content loss uses: ``weights`` goes to :class:`VGG19Features`."""
+
+    weights: str | Path | None
+    reason: str = ""  # why the ImageNet weights could not be had
+
+    @property
+    def imagenet(self) -> bool:
+        return self.weights is not None
+
+    @property
+    def label(self) -> str:
+        """For figure titles: which features a result was computed with."""
+        return "ImageNet VGG features" if self.imagenet else "random VGG features"
+
+    def message(self) -> str:
+        if self.imagenet:
+            return "The content loss uses the ImageNet-trained VGG19, as in the paper."
+        return ("The ImageNet VGG19 weights are not available here, so every VGG result below uses randomly "
+                "initialised VGG19 features (He initialisation, fixed seed), labelled 'random VGG features'. "
+                "They are not the paper's perceptual features: do not read them as such. On a machine with "
+                f"internet (e.g. Colab) the same code downloads the real weights. Reason: {self.reason}")
+
+    def _repr_html_(self) -> str:  # a visible admonition in Jupyter, Colab and the book
+        kind, title, colour = ("note", "Note", "#2e7d32") if self.imagenet else ("warning", "Warning", "#e65100")
+        return (f'<div class="admonition {kind}" style="border-left: 6px solid {colour}; padding: 0.4em 0.8em; '
+                f'background: #fff8e1;"><p class="admonition-title" style="font-weight: bold; margin: 0;">'
+                f"{title}: {self.label}</p><p>{self.message()}</p></div>")
+
+    def __repr__(self) -> str:
+        return f"{self.label.upper()}: {self.message()}"
+
+
+def choose_vgg(weights: str | Path | None = "imagenet") -> VGGChoice:
+    """Try the ImageNet VGG19 (``$SRLIB_VGG19``, torch.hub's cache, a download) or the file
+    ``weights``; fall back to random features, with the reason, when it cannot be had."""
+    if weights is None:
+        return VGGChoice(None, "random features were asked for")
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            VGG19Features("relu1_1", weights)  # quiet: torch.hub prints "Downloading ..."
+    except SRError as e:
+        return VGGChoice(None, str(e))
+    return VGGChoice(weights)
+
+
+def he_init_(module: nn.Module, seed: int = 0) -> nn.Module:
+    """Random convolutions that keep the signal's scale through ReLUs (He et al. 2015), zero
+    biases. PyTorch's default initialisation shrinks the signal layer after layer, so random
+    ``relu5_4`` features would be nearly constant (biases only) and say nothing about the input."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, nn.Conv2d):
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * math.sqrt(2.0 / m.weight[0].numel()))
+                m.bias.zero_()
+    return module
+
+
+def vgg_features(layer: str, choice: VGGChoice, seed: int = 0) -> VGG19Features:
+    """VGG19 up to ``layer`` with the chosen weights (random: :func:`he_init_` with ``seed``)."""
+    vgg = VGG19Features(layer, choice.weights)
+    return vgg if choice.imagenet else he_init_(vgg, seed)
+
+
+def content_loss(layer: str, choice: VGGChoice, seed: int = 0) -> ContentLoss:
+    """SRGAN eq. (5) on ``layer`` ("relu2_2": VGG22, "relu5_4": VGG54) with the chosen weights."""
+    loss = ContentLoss(layer, weights=None)
+    loss.vgg = vgg_features(layer, choice, seed)
+    return loss
+
+
+# ----- regression to the mean ---------------------------------------------------------------
+def downscale_operator(size: int, scale: int) -> np.ndarray:
+    """``(size/scale, size)`` matrix D of MATLAB's bicubic 1/``scale``: LR = D X D^T for a square patch X."""
+    return resize_matrix(size, size // scale, 1 / scale)
+
+
+def same_lr_candidates(patches: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """HR patches that all have exactly the LR patch of ``patches[0]``: ``(candidates, lr)``.
+
+    Candidate k keeps the part of ``patches[0]`` the LR patch determines (its projection
+    on the row space of the downscaling, P X P with P = D^+ D) and takes the rest (the part
+    the downscaling erases, X - P X P) from ``patches[k]``: real detail, invisible in the LR.
+    """
+    p = np.asarray(patches, dtype=np.float64)
+    if p.ndim != 3 or p.shape[1] != p.shape[2] or p.shape[1] % scale:
+        raise SRError(f"expected (K, n, n) patches with n a multiple of {scale}, got shape {p.shape}")
+    d = downscale_operator(p.shape[1], scale)
+    proj = np.linalg.pinv(d) @ d  # symmetric projector on the row space of D
+    seen = proj @ p[0] @ proj
+    candidates = seen + (p - proj @ p @ proj)
+    return candidates, d @ p[0] @ d.T
+
+
+# ----- fine-tuning SRResNet with the losses of SRGAN ------------------------------------------
+@dataclass
+class FineTune:
+    """One fine-tuning run of the generator (the quick defaults; the paper's in the notebook)."""
+
+    content: str = "mse"  # "mse", or a VGG19 layer: "relu2_2" (VGG22), "relu5_4" (VGG54)
+    adversarial_weight: float = 0.0  # SRGAN eq. (3): 1e-3
+    steps: int = 20
+    batch_size: int = 4
+    lr: float = 1e-4  # Adam, beta1 0.9 (section 3.2)
+    batchnorm_stats: bool = False  # re-estimate BatchNorm statistics (no: too few crops per batch)
+    calibrate: bool = True  # random features: rescale so the content loss starts at the pixel MSE
+    seed: int = 0
+
+
+@dataclass
+class Run:
+    """The outcome of :func:`fine_tune`."""
+
+    model: nn.Module  # the generator, in eval mode
+    history: list[dict]  # losses per step
+    discriminator: nn.Module | None  # trained alongside (adversarial runs only), in eval mode
+
+
+def fine_tune(generator: nn.Module, data, cfg: FineTune, choice: VGGChoice | None = None,
+              device: str | torch.device = "cpu") -> Run:
+    """A copy of ``generator`` trained ``cfg.steps`` steps on ``data`` (``(lr, hr)`` items, e.g.
+    :class:`~srlib.data.SRGANPatches`) with ``cfg``'s losses; the original is left unchanged."""
+    g = torch.Generator().manual_seed(cfg.seed)
+    gen = copy.deepcopy(generator).to(device)
+    gen.train(cfg.batchnorm_stats)
+    if cfg.content == "mse":
+        content = mse
+    else:
+        content = content_loss(cfg.content, choice or VGGChoice(None), cfg.seed).to(device)
+    opt = torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+    adversarial, disc = cfg.adversarial_weight > 0, None
+    if adversarial:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            disc = Discriminator(size=data[0][1].shape[-1]).to(device).train()
+        opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+
+    def batch():
+        idx = torch.randint(len(data), (cfg.batch_size,), generator=g).tolist()
+        lr_img, hr = zip(*(data[i] for i in idx), strict=True)
+        return torch.stack(lr_img).to(device), torch.stack(hr).to(device)
+
+    if cfg.content != "mse" and cfg.calibrate and not (choice and choice.imagenet):
+        lr_img, hr = batch()  # random features have no meaningful scale: match the pixel MSE at the start
+        with torch.no_grad():
+            sr = gen(lr_img)
+            content.rescale = 1.0
+            content.rescale = math.sqrt(mse(sr, hr).item() / max(content(sr, hr).item(), 1e-20))
+    history = []
+    for _ in range(cfg.steps):
+        lr_img, hr = batch()
+        sr = gen(lr_img)
+        row = {}
+        if adversarial:  # the discriminator's step: -log D(hr) - log(1 - D(G(lr))), eq. (2)
+            opt_d.zero_grad(set_to_none=True)
+            d_loss = discriminator_loss(disc(hr), disc(sr.detach()))
+            d_loss.backward()
+            opt_d.step()
+            row["d_loss"] = d_loss.item()
+        opt.zero_grad(set_to_none=True)
+        loss = content(sr, hr)  # l_X, eq. (4) or (5)
+        row["content"] = loss.item()
+        if adversarial:  # + 1e-3 l_Gen, eq. (3) and (6)
+            adv = adversarial_loss(disc(sr))
+            loss = loss + cfg.adversarial_weight * adv
+            row["adversarial"] = adv.item()
+        loss.backward()
+        opt.step()
+        if not math.isfinite(loss.item()):
+            raise SRError(f"fine-tuning diverged (loss {loss.item()}); lower the learning rate")
+        history.append(row)
+    return Run(gen.eval(), history, disc.eval() if disc is not None else None)
