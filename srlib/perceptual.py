@@ -136,6 +136,7 @@ class FineTune:
     steps: int = 20
     batch_size: int = 4
     lr: float = 1e-4  # Adam, beta1 0.9 (section 3.2)
+    lr_drop_at: int | None = None  # SRGAN: 1e5 steps at 1e-4, then at 1e-5
     batchnorm_stats: bool = False  # re-estimate BatchNorm statistics (no: too few crops per batch)
     calibrate: bool = True  # random features: rescale so the content loss starts at the pixel MSE
     seed: int = 0
@@ -181,7 +182,11 @@ def fine_tune(generator: nn.Module, data, cfg: FineTune, choice: VGGChoice | Non
             content.rescale = 1.0
             content.rescale = math.sqrt(mse(sr, hr).item() / max(content(sr, hr).item(), 1e-20))
     history = []
-    for _ in range(cfg.steps):
+    for step in range(cfg.steps):
+        if step == cfg.lr_drop_at:
+            for o in [opt] + ([opt_d] if adversarial else []):
+                for group in o.param_groups:
+                    group["lr"] = cfg.lr * 0.1
         lr_img, hr = batch()
         sr = gen(lr_img)
         row = {}

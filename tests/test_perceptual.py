@@ -108,3 +108,14 @@ def test_fine_tune_changes_a_copy_and_trains_a_discriminator():
         pixel = torch.nn.functional.mse_loss(g(data[0][0][None]), hr[:1]).item()
     assert run0.history[0]["content"] == pytest.approx(pixel, rel=1e-3)
     assert fine_tune(g, data, FineTune("mse", steps=2, batch_size=2)).discriminator is None
+
+
+def test_fine_tune_learning_rate_drop():
+    torch.manual_seed(0)
+    g = SRResNet(4, blocks=1, width=8).eval()
+    data = [(torch.rand(3, 8, 8), torch.rand(3, 32, 32)) for _ in range(4)]
+    dropped = fine_tune(g, data, FineTune("mse", steps=3, batch_size=2, lr=1e-2, lr_drop_at=0)).model
+    small = fine_tune(g, data, FineTune("mse", steps=3, batch_size=2, lr=1e-3)).model
+    big = fine_tune(g, data, FineTune("mse", steps=3, batch_size=2, lr=1e-2)).model
+    assert torch.allclose(dropped.tail.weight, small.tail.weight) and not torch.allclose(dropped.tail.weight,
+                                                                                         big.tail.weight)
