@@ -120,5 +120,6 @@ def test_gain_by_gradient_puts_the_gain_where_it_is():
     b = ref.copy()
     b[:, 9:11] += 5.0  # no better than a on the edge columns (they have the largest gradient)
     bins = gain_by_gradient(ref, a, b, bins=10)  # 400 pixels: the top tenth is the 40 edge pixels
-    assert [round(x[2], 6) for x in bins] == [round(1 / 9, 6)] * 9 + [0.0]  # the gain all in the flat part
+    assert [round(x[3], 6) for x in bins] == [round(1 / 9, 6)] * 9 + [0.0]  # the gain all in the flat part
+    assert [x[2] for x in bins] == [25.0] * 9 + [0.0]  # 5^2 less per pixel
     assert bins[-1][1] == 50.0 and bins[0][1] == 0.0 and all(x[0] == 0.1 for x in bins)
