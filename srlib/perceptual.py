@@ -137,6 +137,8 @@ class FineTune:
     batch_size: int = 4
     lr: float = 1e-4  # Adam, beta1 0.9 (section 3.2)
     lr_drop_at: int | None = None  # SRGAN: 1e5 steps at 1e-4, then at 1e-5
+    lr_disc: float | None = None  # the discriminator's learning rate (None: ``lr``)
+    disc_warmup: int = 0  # steps that train only the discriminator, against the starting generator
     batchnorm_stats: bool = False  # re-estimate BatchNorm statistics (no: too few crops per batch)
     calibrate: bool = True  # random features: rescale so the content loss starts at the pixel MSE
     seed: int = 0
@@ -168,7 +170,15 @@ def fine_tune(generator: nn.Module, data, cfg: FineTune, choice: VGGChoice | Non
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             disc = Discriminator(size=data[0][1].shape[-1]).to(device).train()
-        opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+        lr_d = cfg.lr_disc if cfg.lr_disc is not None else cfg.lr
+        opt_d = torch.optim.Adam(disc.parameters(), lr=lr_d, betas=(0.9, 0.999))
+
+    def disc_step(sr: torch.Tensor, hr: torch.Tensor) -> float:  # -log D(hr) - log(1 - D(G(lr))), eq. (2)
+        opt_d.zero_grad(set_to_none=True)
+        d_loss = discriminator_loss(disc(hr), disc(sr.detach()))
+        d_loss.backward()
+        opt_d.step()
+        return d_loss.item()
 
     def batch():
         idx = torch.randint(len(data), (cfg.batch_size,), generator=g).tolist()
@@ -181,21 +191,22 @@ def fine_tune(generator: nn.Module, data, cfg: FineTune, choice: VGGChoice | Non
             sr = gen(lr_img)
             content.rescale = 1.0
             content.rescale = math.sqrt(mse(sr, hr).item() / max(content(sr, hr).item(), 1e-20))
+    for _ in range(cfg.disc_warmup if adversarial else 0):
+        lr_img, hr = batch()
+        with torch.no_grad():
+            sr = gen(lr_img)
+        disc_step(sr, hr)
     history = []
     for step in range(cfg.steps):
         if step == cfg.lr_drop_at:
             for o in [opt] + ([opt_d] if adversarial else []):
                 for group in o.param_groups:
-                    group["lr"] = cfg.lr * 0.1
+                    group["lr"] *= 0.1
         lr_img, hr = batch()
         sr = gen(lr_img)
         row = {}
-        if adversarial:  # the discriminator's step: -log D(hr) - log(1 - D(G(lr))), eq. (2)
-            opt_d.zero_grad(set_to_none=True)
-            d_loss = discriminator_loss(disc(hr), disc(sr.detach()))
-            d_loss.backward()
-            opt_d.step()
-            row["d_loss"] = d_loss.item()
+        if adversarial:
+            row["d_loss"] = disc_step(sr, hr)
         opt.zero_grad(set_to_none=True)
         loss = content(sr, hr)  # l_X, eq. (4) or (5)
         row["content"] = loss.item()

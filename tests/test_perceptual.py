@@ -119,3 +119,14 @@ def test_fine_tune_learning_rate_drop():
     big = fine_tune(g, data, FineTune("mse", steps=3, batch_size=2, lr=1e-2)).model
     assert torch.allclose(dropped.tail.weight, small.tail.weight) and not torch.allclose(dropped.tail.weight,
                                                                                          big.tail.weight)
+
+
+def test_discriminator_warmup_trains_only_the_discriminator():
+    torch.manual_seed(0)
+    g = SRResNet(4, blocks=1, width=8).eval()
+    data = [(torch.rand(3, 4, 4), torch.rand(3, 16, 16)) for _ in range(4)]
+    cold = fine_tune(g, data, FineTune("mse", adversarial_weight=1e-3, steps=0, batch_size=2))
+    warm = fine_tune(g, data, FineTune("mse", adversarial_weight=1e-3, steps=0, batch_size=2, disc_warmup=3,
+                                       lr_disc=1e-3))
+    assert torch.equal(warm.model.tail.weight, g.tail.weight) and warm.history == []
+    assert not torch.equal(warm.discriminator.classifier[-1].weight, cold.discriminator.classifier[-1].weight)
