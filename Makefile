@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: book test lint clean
+.PHONY: book test lint clean browser
 
 # Notebooks run in their own folder: give them an absolute data path.
 ifdef SRLIB_DATA
@@ -21,8 +21,16 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 book: $(VENV)/.installed
 	$(BIN)/jupyter-book build -W --keep-going .
 
-## Run every test: lint, unit tests, nbval on every notebook, the book build.
-test: $(VENV)/.installed
+## Debian's Chromium and chromedriver for tests/test_browser.py, installed when missing
+## (never a browser downloaded by a test tool). Needs root, or sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver; }
+
+## Run every test: lint, unit tests, nbval on every notebook, the book build and the browser test.
+## Screenshots of the chapters are left in _build/screenshots/.
+test: $(VENV)/.installed browser
 	$(BIN)/ruff check srlib tests benchmarks
 	$(BIN)/python -m pytest tests $(wildcard notebooks/*.ipynb) --nbval-lax
 
