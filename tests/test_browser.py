@@ -1,0 +1,246 @@
+"""The built book as a reader sees it: every page opened in headless Chromium.
+
+The browser is Debian's ``chromium`` driven through Debian's ``chromedriver`` (installed by
+``make test`` / ``.ci/run`` when missing: ``apt-get install -y chromium chromium-driver``),
+never a browser downloaded by a test tool. The few WebDriver calls needed here (W3C
+WebDriver over HTTP, the protocol selenium speaks) are made with the standard library, so
+the test needs no Python package beyond pytest.
+
+The book is served by ``http.server`` on 127.0.0.1. For every page we check that it loads,
+that every ``<img>`` has a non-zero natural width, that every internal link (and its
+``#fragment``) resolves, and that our own pages' scripts log no errors. A screenshot of every
+chapter page goes to ``_build/screenshots/`` (kept by CI as artifacts).
+
+Offline (CI has no internet), what comes from a CDN does not load: MathJax, so the math shows
+as raw TeX, and the ipywidgets renderer, so a widget is not drawn. The test therefore checks
+that the widgets' containers and their saved state are in the page, and ignores the console
+errors about unreachable external hosts.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import http.server
+import json
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+import yaml
+from conftest import ROOT
+
+pytestmark = pytest.mark.book
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+# Without the background-networking flags Chromium keeps calling home and floods a closed network.
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage", "--window-size=1280,1600"]
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+# Run in the page once it has loaded: what the tests look at.
+PROBE = """
+const imgs = Array.from(document.images).map(i => ({src: i.currentSrc || i.src, w: i.naturalWidth,
+                                                    done: i.complete}));
+const links = Array.from(document.querySelectorAll('a[href]')).map(a => a.href);
+const views = document.querySelectorAll('script[type="WIDGET_VIEW"]').length;
+const state = document.querySelectorAll('script[type="WIDGET_STATE"]').length;
+return {title: document.title, ready: document.readyState, imgs, links, views, state,
+        h1: Array.from(document.querySelectorAll('main h1, article h1')).map(h => h.textContent)};
+""".replace("WIDGET_VIEW", WIDGET_VIEW).replace("WIDGET_STATE", WIDGET_STATE)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class WebDriver:
+    """A minimal W3C WebDriver client for chromedriver (what selenium does, for five calls)."""
+
+    def __init__(self, driver: str = CHROMEDRIVER, browser: str = CHROMIUM):
+        port = _free_port()
+        self.base = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen([driver, f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                if self._call("GET", "/status")["ready"]:
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.1)
+        self.profile = tempfile.mkdtemp(prefix="srlib-chromium-")  # a fresh --user-data-dir
+        caps = {"browserName": "chrome", "goog:loggingPrefs": {"browser": "ALL"},
+                "goog:chromeOptions": {"binary": browser, "args": ARGS + [f"--user-data-dir={self.profile}"]}}
+        self.session = self._call("POST", "/session", {"capabilities": {"alwaysMatch": caps}})["sessionId"]
+        self._call("POST", f"/session/{self.session}/timeouts", {"pageLoad": 60_000, "script": 30_000})
+
+    def _call(self, method: str, path: str, body: dict | None = None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=120) as r:
+                return json.loads(r.read())["value"]
+        except urllib.error.HTTPError as e:  # WebDriver errors come as JSON bodies
+            raise RuntimeError(f"{method} {path}: {e.read().decode()[:500]}") from None
+
+    def get(self, url: str) -> None:
+        self._call("POST", f"/session/{self.session}/url", {"url": url})
+
+    def run(self, script: str):
+        return self._call("POST", f"/session/{self.session}/execute/sync", {"script": script, "args": []})
+
+    def browser_log(self) -> list[dict]:
+        return self._call("POST", f"/session/{self.session}/se/log", {"type": "browser"})
+
+    def screenshot(self, path: Path) -> None:
+        path.write_bytes(base64.b64decode(self._call("GET", f"/session/{self.session}/screenshot")))
+
+    def quit(self) -> None:
+        try:
+            self._call("DELETE", f"/session/{self.session}")
+        finally:
+            self.proc.terminate()
+            self.proc.wait(10)
+            shutil.rmtree(self.profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def server(built):
+    handler = functools.partial(_QuietHandler, directory=str(built))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def _chapters() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
+
+
+@pytest.fixture(scope="module")
+def visits(built, server) -> dict[str, dict]:
+    """Every HTML page of the book opened once: what the page reported, and the browser's log."""
+    for exe in (CHROMIUM, CHROMEDRIVER):
+        if not Path(exe).exists():
+            pytest.fail(f"{exe} is missing: `make test` installs it (apt-get install -y chromium chromium-driver)")
+    pages = sorted(str(p.relative_to(built)) for p in built.rglob("*.html")
+                   if not str(p.relative_to(built)).startswith(("_static", "_sources", "_images")))
+    chapters = {f"{c}.html" for c in _chapters()}
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    out = {}
+    driver = WebDriver()
+    try:
+        for page in pages:
+            driver.get(f"{server}/{page}")
+            for _ in range(50):  # images of the page finished loading
+                info = driver.run(PROBE)
+                if info["ready"] == "complete" and all(i["done"] for i in info["imgs"]):
+                    break
+                time.sleep(0.1)
+            info["log"] = driver.browser_log()
+            if page in chapters:
+                driver.screenshot(SCREENSHOTS / (page[:-5].replace("/", "__") + ".png"))
+            out[page] = info
+    finally:
+        driver.quit()
+    return out
+
+
+def test_every_chapter_loads(visits):
+    for chapter in _chapters():
+        info = visits.get(f"{chapter}.html")
+        assert info is not None, f"{chapter}: no page"
+        assert info["ready"] == "complete", chapter
+        assert info["h1"], f"{chapter}: no title"
+        assert (SCREENSHOTS / (chapter.replace("/", "__") + ".png")).stat().st_size > 10_000, chapter
+
+
+def test_every_image_is_drawn(visits):
+    blank = [(page, i["src"]) for page, info in visits.items() for i in info["imgs"] if i["w"] == 0]
+    assert not blank, f"images with natural width 0: {blank[:10]}"
+    assert sum(len(info["imgs"]) for info in visits.values()) > 10  # the chapters' figures were seen
+
+
+def test_every_internal_link_resolves(visits, built, server):
+    ids: dict[Path, set[str]] = {}
+    broken = []
+    for page, info in visits.items():
+        for href in info["links"]:
+            if not href.startswith(server + "/"):
+                continue  # external: not checked offline
+            u = urlsplit(href)
+            target = built / unquote(u.path).lstrip("/")
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.is_file():
+                broken.append((page, href))
+                continue
+            if u.fragment and target.suffix == ".html":
+                if target not in ids:
+                    ids[target] = set(re.findall(r'\sid="([^"]+)"', target.read_text(errors="replace")))
+                if unquote(u.fragment) not in ids[target]:
+                    broken.append((page, href))
+    assert not broken, f"{len(broken)} broken internal links, e.g. {broken[:10]}"
+
+
+def _ours(entry: dict, server: str) -> bool:
+    """Is this console error caused by our pages, not by an unreachable external host?"""
+    msg = entry.get("message", "")
+    if entry.get("level") != "SEVERE":
+        return False
+    if msg.startswith(f"{server}/favicon.ico"):
+        return False  # the browser asks for it on its own; the book has no favicon
+    if "net::ERR_" in msg or "Failed to load resource" in msg:
+        # A failed request: ours only if it was for a file of the book itself.
+        return msg.startswith(server)
+    return server in msg  # a script error reports the script's URL
+
+
+def test_no_console_errors_from_our_pages(visits, server):
+    errors = [(page, e["message"]) for page, info in visits.items() for e in info["log"] if _ours(e, server)]
+    assert not errors, f"console errors: {errors[:10]}"
+
+
+def test_widgets_have_their_containers(visits):
+    """Notebooks saved with widget state show their widgets' containers and that state.
+
+    The ipywidgets renderer comes from a CDN, which CI cannot reach: the drawn widget may be
+    absent offline, so we check what the page itself carries.
+    """
+    checked = 0
+    for chapter in _chapters():
+        src = ROOT / f"{chapter}.ipynb"
+        if not src.is_file():
+            continue
+        meta = json.loads(src.read_text()).get("metadata", {})
+        if WIDGET_STATE not in meta.get("widgets", {}):
+            continue
+        info = visits[f"{chapter}.html"]
+        assert info["views"] > 0, f"{chapter}: no widget view in the page"
+        assert info["state"] > 0, f"{chapter}: no saved widget state in the page"
+        checked += 1
+    notebooks = [c for c in _chapters() if c.startswith("notebooks/")]
+    if notebooks:
+        assert checked, f"no notebook of the book has saved widget state: {notebooks}"
