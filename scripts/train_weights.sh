@@ -6,5 +6,10 @@ python -m srlib train vdsr --preset vdsr-fast --data 291 --scale 2 3 4 --minutes
 python -m srlib train srcnn --preset srcnn-fast --data T91 --scale 3 --minutes 15 --out runs/srcnn-x3 --quiet
 python -m srlib train srcnn --preset srcnn-fast --data T91 --scale 2 --minutes 10 --out runs/srcnn-x2 --quiet
 python -m srlib train srcnn --preset srcnn-fast --data T91 --scale 4 --minutes 10 --out runs/srcnn-x4 --quiet
+# Table 2 of the residual-learning notebook: four depth-10 VDSRs, same recipe and iterations, only the scales differ.
+python -m srlib train vdsr --preset vdsr-fast --data 291 --scale 2 --iterations 1200 --val-every 400 --model-set depth=10 --out runs/vdsr10-x2 --quiet
+python -m srlib train vdsr --preset vdsr-fast --data 291 --scale 3 --iterations 1200 --val-every 400 --model-set depth=10 --out runs/vdsr10-x3 --quiet
+python -m srlib train vdsr --preset vdsr-fast --data 291 --scale 4 --iterations 1200 --val-every 400 --model-set depth=10 --out runs/vdsr10-x4 --quiet
+python -m srlib train vdsr --preset vdsr-fast --data 291 --scale 2 3 4 --iterations 1200 --val-every 400 --model-set depth=10 --out runs/vdsr10-x234 --quiet
 # The small SRResNet x4 (8 blocks, 32 channels, MSE) that the perceptual-loss notebook fine-tunes.
 python -m srlib train srresnet --data T91 --scale 4 --model-set blocks=8 width=32 --batch-size 8 --lr 3e-4 --val-every 250 --minutes 6 --out runs/srresnet-x4-small --quiet
