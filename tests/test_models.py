@@ -105,3 +105,12 @@ def test_losses():
     p = PerceptualLoss("relu2_2", weights=None)
     fake = torch.zeros(2)
     assert p(x, y, fake).item() == pytest.approx(p.content(x, y).item() + 1e-3 * 0.6931472, rel=1e-5)
+
+
+def test_random_vgg19_features_still_depend_on_the_input():
+    torch.manual_seed(0)
+    v = VGG19Features("relu5_4", weights=None)
+    x = torch.rand(1, 3, 64, 64)
+    a, b = v(x), v((x + 0.1 * torch.randn_like(x)).clamp(0, 1))
+    assert a.abs().mean() > 1e-3  # the signal survives 16 random layers
+    assert ((a - b).norm() / a.norm()).item() > 1e-3

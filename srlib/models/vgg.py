@@ -91,6 +91,12 @@ class VGG19Features(nn.Module):
             if missing:
                 raise SRError(f"the VGG19 weights lack {', '.join(missing[:4])}: not a VGG19 state_dict")
             self.features.load_state_dict({k: wanted[f"features.{k}"] for k in own})
+        else:  # He initialisation: PyTorch's default shrinks the signal until relu5_4 ignores the input
+            g = torch.Generator().manual_seed(0)  # the same random features every time
+            for m in self.features:
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight, nonlinearity="relu", generator=g)
+                    nn.init.zeros_(m.bias)
         self.requires_grad_(False)
         self.eval()
 
