@@ -55,3 +55,22 @@ def test_clip_modes_value_adjustable_norm():
     assert torch.allclose(torch.tensor(g), torch.tensor([1.0, -0.05, 1.0]))
     _, g = grads("norm", 1.0, 0.01)
     assert abs(torch.tensor(g).norm().item() - 1.0) < 1e-5
+
+
+def test_shipped_single_scale_weights_fail_elsewhere_multi_scale_holds(tmp_path):
+    from srlib.data import builtin_images, save_image
+    from srlib.evaluate import bicubic, evaluate
+    from srlib.inference import as_method
+    from srlib.pretrained import pretrained
+
+    for name, im in builtin_images()[:2]:
+        save_image(tmp_path / f"{name}.png", im[96:216, 96:216])
+
+    def psnr(method, s):
+        return evaluate(method, [str(tmp_path)], [s])[0].psnr
+
+    b = {s: psnr(bicubic, s) for s in (2, 3, 4)}
+    x4 = as_method(pretrained("vdsr10-x4"), "vdsr", "x4", None)
+    multi = as_method(pretrained("vdsr10-x234"), "vdsr", "x234", None)
+    assert psnr(x4, 2) < b[2] - 1  # over-sharpens a barely blurred input
+    assert all(psnr(multi, s) > b[s] for s in (2, 3, 4))

@@ -1,6 +1,6 @@
 """Checkers for the exercises of the residual-learning notebook (VDSR, Kim et al. 2016).
 
-* :func:`check_adjustable_clipping`: clip a gradient as VDSR's section 3.3 does;
+* :func:`check_adjustable_clipping`: clip a gradient as VDSR's training section prescribes;
 * :func:`check_divergence`: predict whether SGD with momentum diverges on a quadratic.
 """
 
@@ -16,7 +16,7 @@ __all__ = ["adjustable_clip", "sgd_diverges", "check_adjustable_clipping", "chec
 
 
 def adjustable_clip(grad: torch.Tensor, theta: float, lr: float) -> torch.Tensor:
-    """The reference answer: each element clipped to [-theta/lr, theta/lr] (VDSR section 3.3)."""
+    """The reference answer: each element clipped to [-theta/lr, theta/lr] (VDSR's adjustable clipping)."""
     return grad.clamp(-theta / lr, theta / lr)
 
 
