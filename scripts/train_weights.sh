@@ -13,3 +13,7 @@ python -m srlib train vdsr --preset vdsr-fast --data 291 --scale 4 --iterations 
 python -m srlib train vdsr --preset vdsr-fast --data 291 --scale 2 3 4 --iterations 1200 --val-every 400 --model-set depth=10 --out runs/vdsr10-x234 --quiet
 # The small SRResNet x4 (8 blocks, 32 channels, MSE) that the perceptual-loss notebook fine-tunes.
 python -m srlib train srresnet --data T91 --scale 4 --model-set blocks=8 width=32 --batch-size 8 --lr 3e-4 --val-every 250 --minutes 6 --out runs/srresnet-x4-small --quiet
+# The depth sweep of the receptive-field notebook: the same recipe and iterations, only the depth differs.
+for d in 3 5 10 20; do
+  python -m srlib train vdsr --preset vdsr-fast --data T91 --scale 2 3 4 --iterations 1000 --model-set depth=$d --out runs/vdsr-d$d --quiet
+done
