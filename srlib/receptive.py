@@ -133,7 +133,7 @@ def empirical_rf(model: nn.Module, size: int = 64, channels: int | None = None, 
 
 def effective_rf(model: nn.Module, size: int = 64, n: int = 8, channels: int | None = None,
                  seed: int = 0, inputs: list[torch.Tensor] | None = None) -> torch.Tensor:
-    """Luo et al.'s effective receptive field: mean |d y_centre / d x| over ``n`` inputs,
+    """Luo et al.'s effective receptive field: mean ``|d y_centre / d x|`` over ``n`` inputs,
     normalised to sum 1 (H, W). ``inputs`` (each (1, C, H, W)) replace the random ones."""
     c = channels or next(m for m in model.modules() if isinstance(m, nn.Conv2d)).in_channels
     xs = inputs if inputs is not None else [_probe(c, size, seed + k) for k in range(n)]
