@@ -26,7 +26,7 @@ from .errors import SRError
 from .losses import ContentLoss, adversarial_loss, discriminator_loss, mse
 from .models import Discriminator, VGG19Features
 
-__all__ = ["VGGChoice", "choose_vgg", "vgg_features", "he_init_", "downscale_operator", "same_lr_candidates",
+__all__ = ["VGGChoice", "choose_vgg", "vgg_features", "downscale_operator", "same_lr_candidates",
            "FineTune", "Run", "fine_tune", "content_loss"]
 
 
@@ -77,23 +77,9 @@ def choose_vgg(weights: str | Path | None = "imagenet") -> VGGChoice:
     return VGGChoice(weights)
 
 
-def he_init_(module: nn.Module, seed: int = 0) -> nn.Module:
-    """Random convolutions that keep the signal's scale through ReLUs (He et al. 2015), zero
-    biases. PyTorch's default initialisation shrinks the signal layer after layer, so random
-    ``relu5_4`` features would be nearly constant (biases only) and say nothing about the input."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, nn.Conv2d):
-                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * math.sqrt(2.0 / m.weight[0].numel()))
-                m.bias.zero_()
-    return module
-
-
 def vgg_features(layer: str, choice: VGGChoice, seed: int = 0) -> VGG19Features:
-    """VGG19 up to ``layer`` with the chosen weights (random: :func:`he_init_` with ``seed``)."""
-    vgg = VGG19Features(layer, choice.weights)
-    return vgg if choice.imagenet else he_init_(vgg, seed)
+    """VGG19 up to ``layer`` with the chosen weights (random: He initialisation drawn from ``seed``)."""
+    return VGG19Features(layer, choice.weights, seed=seed)
 
 
 def content_loss(layer: str, choice: VGGChoice, seed: int = 0) -> ContentLoss:

@@ -13,7 +13,6 @@ from srlib.perceptual import (
     choose_vgg,
     content_loss,
     fine_tune,
-    he_init_,
     same_lr_candidates,
     vgg_features,
 )
@@ -85,8 +84,9 @@ def test_random_features_keep_their_scale_and_see_the_input():
     fx, fy = vgg(x), vgg(y)
     assert 0.05 < fx.abs().mean() < 20  # He initialisation: neither vanishing nor exploding
     assert ((fx - fy) ** 2).mean() / (fx ** 2).mean() > 1e-4  # the features depend on the input
-    a, b = he_init_(torch.nn.Conv2d(3, 4, 3), seed=1), he_init_(torch.nn.Conv2d(3, 4, 3), seed=1)
-    assert torch.equal(a.weight, b.weight) and not a.bias.any()
+    a, b = vgg_features("relu1_1", default, seed=1), vgg_features("relu1_1", default, seed=1)
+    assert torch.equal(a.features[0].weight, b.features[0].weight) and not a.features[0].bias.any()
+    assert not torch.equal(a.features[0].weight, vgg_features("relu1_1", default, seed=2).features[0].weight)
     assert content_loss("relu2_2", default)(x, x).item() == 0.0
 
 

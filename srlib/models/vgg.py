@@ -7,6 +7,7 @@ are named as in the SRGAN paper: ``relu2_2`` is VGG22, ``relu5_4`` is VGG54.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -67,7 +68,7 @@ class VGG19Features(nn.Module):
     weights (only when asked for explicitly).
     """
 
-    def __init__(self, layer: str = "relu5_4", weights: str | Path | None = "imagenet"):
+    def __init__(self, layer: str = "relu5_4", weights: str | Path | None = "imagenet", seed: int = 0):
         super().__init__()
         names = layer_names()
         if layer not in names:
@@ -91,12 +92,13 @@ class VGG19Features(nn.Module):
             if missing:
                 raise SRError(f"the VGG19 weights lack {', '.join(missing[:4])}: not a VGG19 state_dict")
             self.features.load_state_dict({k: wanted[f"features.{k}"] for k in own})
-        else:  # He initialisation: PyTorch's default shrinks the signal until relu5_4 ignores the input
-            g = torch.Generator().manual_seed(0)  # the same random features every time
-            for m in self.features:
-                if isinstance(m, nn.Conv2d):
-                    nn.init.kaiming_normal_(m.weight, nonlinearity="relu", generator=g)
-                    nn.init.zeros_(m.bias)
+        else:  # He initialisation, seeded: PyTorch's default shrinks the signal until relu5_4 ignores the input
+            g = torch.Generator().manual_seed(seed)
+            with torch.no_grad():
+                for m in self.features:
+                    if isinstance(m, nn.Conv2d):
+                        m.weight.copy_(torch.randn(m.weight.shape, generator=g) * math.sqrt(2.0 / m.weight[0].numel()))
+                        m.bias.zero_()
         self.requires_grad_(False)
         self.eval()
 
