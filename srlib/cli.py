@@ -68,6 +68,7 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .data import have
     from .evaluate import evaluate, format_table
     from .inference import as_method, load_model
     from .train import RECIPES, recipe, train
@@ -103,7 +104,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if int(os.environ.get("RANK", 0)) == 0:
         model, info = load_model(last)
         method = as_method(model, info["kind"], f"{args.model} ({Path(args.out).name})", None)
-        results = evaluate(method, [r.val_data if _have(r.val_data) else "builtin"], list(r.scales))
+        results = evaluate(method, [r.val_data if have(r.val_data) else "builtin"], list(r.scales))
         print(format_table(results, method.name))
         print(f"checkpoint: {last}")
     return 0
@@ -128,16 +129,6 @@ def _model_settings(items: list[str]) -> dict:
                 except ValueError:
                     out[key] = value
     return out
-
-
-def _have(name: str) -> bool:
-    from .data.datasets import dataset_dir
-
-    try:
-        dataset_dir(name, download_missing=False)
-        return True
-    except SRError:
-        return False
 
 
 def cmd_upscale(args: argparse.Namespace) -> int:

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .data import dataset_dir, load_images
-from .errors import SRError
+from .data import have, load_images
 from .train import pick_device
 
 
@@ -47,19 +46,12 @@ def seed_everything(seed: int = 0) -> None:
     torch.manual_seed(seed)
 
 
-def _have(name: str) -> bool:
-    try:
-        dataset_dir(name, download_missing="google.colab" in sys.modules)
-    except SRError:
-        return False
-    return True
-
-
 def setup(seed: int = 0, full: bool | None = None, device: str | None = None, verbose: bool = True) -> Session:
     """Seed everything, pick the mode, the device and the test images, and say which."""
     seed_everything(seed)
-    s = Session(full=full_mode(full), device=pick_device(device), test_set="Set5" if _have("Set5") else "builtin",
-                seed=seed)
+    on_colab = "google.colab" in sys.modules  # there, a missing Set5 is downloaded
+    test_set = "Set5" if have("Set5", on_colab) else "builtin"
+    s = Session(full=full_mode(full), device=pick_device(device), test_set=test_set, seed=seed)
     if verbose:
         mode = "full (the papers' scale)" if s.full else "quick (set SRLIB_FULL=1 for the papers' scale)"
         data = "Set5" if s.test_set == "Set5" else "builtin (Set5 not found: see the data sets appendix)"

@@ -54,7 +54,7 @@ def ship(checkpoint: str | Path, name: str, command: str, cpu_minutes: float, da
     without optimiser) and its entry in ``index.json``, with its Set5 PSNR measured now
     with srlib's protocol (``builtin`` images if Set5 is absent).
     """
-    from .data.datasets import dataset_dir
+    from .data.datasets import have
     from .evaluate import evaluate
     from .inference import as_method
 
@@ -66,11 +66,7 @@ def ship(checkpoint: str | Path, name: str, command: str, cpu_minutes: float, da
     WEIGHTS.mkdir(exist_ok=True)
     torch.save(slim, WEIGHTS / f"{name}.pt")
     model, info = load_model(WEIGHTS / f"{name}.pt")
-    try:
-        dataset_dir("Set5", download_missing=False)
-        data_name = "Set5"
-    except SRError:
-        data_name = "builtin"
+    data_name = "Set5" if have("Set5") else "builtin"
     scales = [float(s) for s in slim["scales"]]
     res = evaluate(as_method(model, info["kind"], name, tuple(scales)), [data_name], scales)
     entries = json.loads((WEIGHTS / "index.json").read_text()) if (WEIGHTS / "index.json").is_file() else {}

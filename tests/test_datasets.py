@@ -179,3 +179,12 @@ def test_folder_of_images_and_builtin(tmp_path):
     assert all(im.shape[0] % 3 == 0 and im.shape[1] % 3 == 0 for _, im in imgs)
     b = load_images("builtin")
     assert len(b) == 6 and {im.ndim for _, im in b} == {2, 3} and all(im.dtype == np.uint8 for _, im in b)
+
+
+def test_have_says_whether_a_set_is_at_hand(shared_data, tmp_path, monkeypatch):
+    from srlib.data import have
+
+    assert have("Set5") and have(str(tmp_path))
+    assert not have("no-such-set") and not have(str(tmp_path / "missing"))
+    monkeypatch.setenv("SRLIB_DATA", str(tmp_path))  # nowhere to find it, and no download allowed
+    assert not have("Set14")

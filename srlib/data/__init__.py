@@ -1,13 +1,13 @@
 """SR data: images and colour, MATLAB bicubic, degradations, data sets, training patches."""
 
-from .datasets import BUILTIN_NAMES, DATASETS, builtin_images, dataset_dir, download, image_paths, load_images
+from .datasets import BUILTIN_NAMES, DATASETS, builtin_images, dataset_dir, download, have, image_paths, load_images
 from .degrade import bicubic_degrade, bicubic_restore, gaussian_degrade, modcrop
 from .image import quantize, read_image, rgb_to_y, rgb_to_ycbcr, save_image, to_y, ycbcr_to_rgb
 from .patches import SRCNNPatches, SRGANPatches, VDSRPatches, grid_patches
 from .resize import imresize, imresize_torch
 
 __all__ = [
-    "BUILTIN_NAMES", "DATASETS", "builtin_images", "dataset_dir", "download", "image_paths", "load_images",
+    "BUILTIN_NAMES", "DATASETS", "builtin_images", "dataset_dir", "download", "have", "image_paths", "load_images",
     "bicubic_degrade", "bicubic_restore", "gaussian_degrade", "modcrop",
     "quantize", "read_image", "rgb_to_y", "rgb_to_ycbcr", "save_image", "to_y", "ycbcr_to_rgb",
     "SRCNNPatches", "SRGANPatches", "VDSRPatches", "grid_patches", "imresize", "imresize_torch",

@@ -29,7 +29,7 @@ from .degrade import modcrop
 from .download import cache_dir, fetch_archive, fetch_files
 from .image import read_image
 
-__all__ = ["DATASETS", "TEST_SETS", "TRAIN_SETS", "builtin_images", "dataset_dir", "image_paths",
+__all__ = ["DATASETS", "TEST_SETS", "TRAIN_SETS", "builtin_images", "dataset_dir", "have", "image_paths",
            "load_images", "download", "BUILTIN_NAMES"]
 
 IMAGE_SUFFIXES = {".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".ppm", ".pgm", ".webp"}
@@ -145,6 +145,15 @@ def dataset_dir(name: str, download_missing: bool = True) -> Path:
         raise SRError(f"{canon} not found in {', '.join(str(r) for r in _roots())}")
     d = download(canon)
     return d / spec.images if spec.images else d
+
+
+def have(name: str, download_missing: bool = False) -> bool:
+    """Whether data set ``name`` is at hand (locally, or after a download if allowed)."""
+    try:
+        dataset_dir(name, download_missing)
+    except SRError:
+        return False
+    return True
 
 
 def _images_in(folder: Path) -> list[Path]:
