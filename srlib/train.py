@@ -422,7 +422,11 @@ class Trainer:
         if self.kind == "srgan":
             self.disc.load_state_dict(s["disc"])
             self.opt_disc.load_state_dict(s["opt_disc"])
-        self.iteration, self.total, self.lr_step, self.best = s["iteration"], s["total"], s["lr_step"], s["best"]
+        self.iteration, self.best = s["iteration"], s["best"]
+        plan = ("iterations", "epochs", "minutes")
+        if all(s["recipe"].get(k) == getattr(self.r, k) for k in plan):  # the same plan: its (fitted) length
+            self.total, self.lr_step = s["total"], s["lr_step"]
+        # else a new length was asked for (say, more iterations after a finished run): it applies
         self.seconds = s.get("seconds", 0.0)
         torch.set_rng_state(s["rng"]["torch"])
         if s["rng"]["cuda"] and torch.cuda.is_available():

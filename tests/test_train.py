@@ -52,6 +52,15 @@ def test_resume_is_bitwise_exact(tmp_path, r):
     assert [h["iteration"] for h in hist] == [h["iteration"] for h in read_history(tmp_path / "a" / "history.csv")]
 
 
+def test_a_finished_run_resumed_with_more_iterations_continues_as_one_longer_run(tmp_path):
+    longer = Trainer(VDSR, tmp_path / "a", progress=False).fit()
+    Trainer(VDSR.replace(iterations=VDSR.lr_step), tmp_path / "b", progress=False).fit()  # stops at the lr step
+    t = Trainer(VDSR, tmp_path / "b", resume=True, progress=False)
+    assert (t.iteration, t.total) == (VDSR.lr_step, VDSR.iterations)
+    a, b = _weights(longer), _weights(t.fit())
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_srcnn_resume_happens_mid_epoch_and_then_crosses_one(tmp_path):
     t = Trainer(SRCNN, tmp_path, progress=False)
     assert SRCNN.iterations // 2 + 1 < t.steps_per_epoch < SRCNN.iterations

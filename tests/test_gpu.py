@@ -1,0 +1,89 @@
+"""The GPU paths of the training engine and of inference: CUDA, mixed precision (bf16, or
+fp16 with a gradient scaler), channels_last and torch.compile.
+
+They run where CUDA is available and are skipped elsewhere (CI has no GPU); the CPU paths
+are tested in test_train.py.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from srlib.data import builtin_images
+from srlib.evaluate import evaluate
+from srlib.inference import as_method, load_model
+from srlib.pretrained import pretrained
+from srlib.train import Trainer, recipe
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+SMALL = {
+    "srcnn": recipe("srcnn-fast", data="builtin", batch_size=64, iterations=20),
+    "vdsr": recipe("vdsr", model=dict(depth=6), data="builtin", scales=(2, 3), batch_size=64, epochs=None,
+                   iterations=20, lr_step=10),
+    "srresnet": recipe("srresnet", model=dict(scale=4, blocks=2), data="builtin", batch_size=8, iterations=20,
+                       patch=dict(size=48, stride=48)),
+}
+COMMON = dict(val_data="builtin", val_every=10, checkpoint_every=5)
+
+
+def _first_weight(model: torch.nn.Module) -> torch.Tensor:
+    return next(p for n, p in model.named_parameters() if n.endswith("weight") and p.ndim == 4)
+
+
+@pytest.mark.parametrize("kind", list(SMALL))
+def test_recipes_train_on_cuda_with_mixed_precision_and_channels_last(tmp_path, kind):
+    t = Trainer(SMALL[kind].replace(**COMMON), tmp_path, progress=False)
+    assert t.device.type == "cuda" and t.use_amp and t.amp_dtype == torch.bfloat16  # H100 and newer: bf16
+    assert not t.scalers[0].is_enabled()  # bf16 needs no loss scaling
+    w = _first_weight(t.model)
+    assert w.is_contiguous(memory_format=torch.channels_last)
+    w0 = w.detach().clone()
+    last = t.fit()
+    assert not torch.equal(w0, _first_weight(t.model).detach())
+    model, info = load_model(last)  # written on the GPU, loads on the CPU
+    assert info["iteration"] == 20 and next(model.parameters()).device.type == "cpu"
+    psnr = [r for r in open(tmp_path / "history.csv")][-1]
+    assert "nan" not in psnr.lower()
+
+
+def test_fp16_uses_the_gradient_scaler_and_resumes_with_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)  # as on a pre-Ampere GPU
+    r = SMALL["vdsr"].replace(**COMMON, clip="adjustable")
+    t = Trainer(r.replace(iterations=10), tmp_path, progress=False)
+    assert t.amp_dtype == torch.float16 and t.scalers[0].is_enabled()
+    t.fit()
+    scale = t.scalers[0].get_scale()
+    assert np.isfinite(scale) and scale > 0
+    t2 = Trainer(r, tmp_path, resume=True, progress=False)
+    assert t2.iteration == 10 and t2.scalers[0].get_scale() == scale  # the scaler's state came back
+    t2.fit()
+    assert t2.iteration == 20
+
+
+def test_resume_on_cuda_continues_the_run(tmp_path):
+    """On the GPU, cuDNN's algorithm choice makes runs non-bitwise; a resumed run must still
+    follow the straight one closely (the CPU test asserts bitwise equality)."""
+    r = SMALL["vdsr"].replace(**COMMON, amp=False)
+    straight = Trainer(r, tmp_path / "a", progress=False)
+    straight.fit()
+    Trainer(r.replace(iterations=10), tmp_path / "b", progress=False).fit()
+    resumed = Trainer(r, tmp_path / "b", resume=True, progress=False)
+    resumed.fit()
+    a, b = straight.model.state_dict(), resumed.model.state_dict()
+    rel = max(((a[k] - b[k]).norm() / a[k].norm().clamp_min(1e-12)).item() for k in a if k.endswith("weight"))
+    assert rel < 1e-2
+
+
+def test_compiled_training(tmp_path):
+    t = Trainer(SMALL["vdsr"].replace(**COMMON, compile=True, iterations=6), tmp_path, progress=False)
+    t.fit()
+    assert t.iteration == 6 and torch.isfinite(_first_weight(t.model)).all()
+
+
+def test_inference_on_cuda_equals_the_cpu():
+    images = builtin_images()[:2]
+    assert images
+    cpu = evaluate(as_method(pretrained("vdsr"), "vdsr", "vdsr", (2.0,)), ["builtin"], [2.0])
+    gpu = evaluate(as_method(pretrained("vdsr", device="cuda"), "vdsr", "vdsr", (2.0,)), ["builtin"], [2.0])
+    assert abs(cpu[0].psnr - gpu[0].psnr) < 0.01
