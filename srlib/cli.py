@@ -85,10 +85,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         "generator": args.generator, "content_layer": args.content_layer, "workers": args.workers,
         "clip_value": args.clip_value,
     }.items() if v is not None}
-    if args.iterations is not None or args.minutes is not None:
-        changes.setdefault("epochs", None)
-        if args.iterations is None:
-            changes.pop("iterations", None)
+    base = RECIPES[name]
+    if args.iterations is not None and args.epochs is None:  # the length in iterations, not epochs
+        changes["epochs"] = None
+        if base.epochs and base.lr_step_epochs:  # keep the preset's schedule in proportion (VDSR: /10 at 1/4)
+            changes["lr_step"] = max(1, round(args.iterations * base.lr_step_epochs / base.epochs))
+            changes["lr_step_epochs"] = None
+    # --minutes alone keeps the preset's length as the plan that the budget rescales, steps included.
     if args.clip is not None:
         changes["clip"] = None if args.clip == "none" else args.clip
     if args.vgg_weights is not None:

@@ -489,6 +489,7 @@ class Trainer:
         losses: list[float] = []
         budget = r.minutes * 60 if r.minutes else None
         done_before = self.iteration  # on a resume, the budget counts from here
+        total0, step0 = self.total, self.lr_step  # the plan that the budget rescales, in proportion
         self.model.train()
         try:
             while self.iteration < self.total:
@@ -511,9 +512,8 @@ class Trainer:
                     if budget and n_done >= 20 and n_done % 20 == 0 and elapsed < 0.6 * budget:
                         # Fit the schedule to the time budget from the speed measured so far
                         # (re-estimated until 60% of the budget, then fixed).
-                        planned = self.total
                         self.total = max(self.iteration + 1, done_before + int(n_done / elapsed * budget * 0.97))
-                        self.lr_step = self.lr_step and max(1, round(self.lr_step * self.total / planned))
+                        self.lr_step = step0 and max(1, round(step0 * self.total / total0))
                         bar.total = self.total
                     last = self.iteration >= self.total or (budget is not None and elapsed >= budget)
                     if self.distributed:  # every rank must stop at the same step: rank 0's plan decides

@@ -96,6 +96,20 @@ def test_time_budget_fits_the_schedule(tmp_path):
     assert read_history(tmp_path / "history.csv")[-1]["lr"] < 0.05 * r.lr  # cosine ran to its end
 
 
+def test_time_budget_keeps_the_papers_step_schedule_in_proportion(tmp_path):
+    """VDSR's /10 every 20 of 80 epochs becomes /10 at every quarter of the budget."""
+    r = recipe("vdsr", model=dict(depth=3, width=8), data="builtin", scales=(2,), batch_size=4, minutes=0.1,
+               val_data="builtin", val_every=10**6)
+    ckpt = torch.load(Trainer(r, tmp_path / "m", progress=False).fit(), weights_only=True)
+    assert ckpt["total"] > 40 and abs(ckpt["lr_step"] - ckpt["total"] / 4) <= 2
+    p = _cli("train", "vdsr", "--data", "builtin", "--val-data", "builtin", "--scale", "2", "--iterations", "8",
+             "--batch-size", "4", "--model-set", "depth=3", "width=8", "--out", str(tmp_path / "i"), "--quiet")
+    assert p.returncode == 0, p.stderr[-2000:]
+    ckpt = torch.load(tmp_path / "i" / "last.pt", weights_only=True)
+    assert (ckpt["total"], ckpt["lr_step"]) == (8, 2)
+    assert [round(h["lr"], 6) for h in read_history(tmp_path / "i" / "history.csv")][-1] == 1e-4  # 0.1 / 10^3
+
+
 def test_resume_refuses_another_model(tmp_path):
     Trainer(SRCNN.replace(iterations=2), tmp_path, progress=False).fit()
     with pytest.raises(SRError, match="is a srcnn checkpoint, not vdsr"):
