@@ -164,7 +164,9 @@ def cmd_pretrained(args: argparse.Namespace) -> int:
     for name, e in entries.items():
         psnr = " ".join(f"x{k}:{v:.2f}" for k, v in e.get("set5_psnr", {}).items())
         scales = ",".join(f"{s:g}" for s in e["scales"])
-        print(f"{name}\t{e['kind']}\tx{scales}\tSet5 {psnr} dB\t{e['command']}")
+        where = e.get("device", "2-core CPU")
+        mins = e.get("cpu_minutes", e.get("gpu_minutes"))
+        print(f"{name}\t{e['kind']}\tx{scales}\tSet5 {psnr} dB\t{mins:g} min on {where}\t{e['command']}")
     return 0
 
 

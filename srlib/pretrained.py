@@ -1,8 +1,9 @@
 """Weights that ship inside srlib, each trained by a command recorded beside it.
 
 ``srlib/weights/index.json`` lists them: the file, the model, its scales, its Set5 PSNR
-measured with srlib's protocol, and the exact command, data, iterations and CPU time of
-its training. ``python -m srlib pretrained`` prints that list.
+measured with srlib's protocol, and the exact command, data, iterations, device and time
+of its training (all on a 2-core CPU but ``vdsr-gpu``, the paper's recipe on a GPU).
+``python -m srlib pretrained`` prints that list.
 """
 
 from __future__ import annotations
@@ -47,12 +48,14 @@ def pretrained(name: str, device: str | torch.device = "cpu") -> nn.Module:
     return load(name, device)[0]
 
 
-def ship(checkpoint: str | Path, name: str, command: str, cpu_minutes: float, data: str) -> dict:
+def ship(checkpoint: str | Path, name: str, command: str, cpu_minutes: float, data: str,
+         device: str = "2-core CPU") -> dict:
     """Add a trained checkpoint to srlib's shipped weights (maintainers' tool).
 
     Writes ``weights/<name>.pt`` (the network only, in half the size: float32 state_dict
     without optimiser) and its entry in ``index.json``, with its Set5 PSNR measured now
-    with srlib's protocol (``builtin`` images if Set5 is absent).
+    with srlib's protocol (``builtin`` images if Set5 is absent). ``device`` says where it
+    trained; the training minutes are recorded as ``cpu_minutes`` on a CPU, else ``gpu_minutes``.
     """
     from .data.datasets import have
     from .evaluate import evaluate
@@ -73,8 +76,8 @@ def ship(checkpoint: str | Path, name: str, command: str, cpu_minutes: float, da
     entries[name] = {
         "file": f"{name}.pt", "kind": slim["kind"], "scales": scales,
         "set5_psnr" if data_name == "Set5" else "builtin_psnr": {f"{r.scale:g}": round(r.psnr, 2) for r in res},
-        "command": command, "data": data, "iterations": int(slim["iteration"]), "cpu_minutes": cpu_minutes,
-        "model_config": slim["model_config"],
+        "command": command, "data": data, "iterations": int(slim["iteration"]), "device": device,
+        "cpu_minutes" if "CPU" in device else "gpu_minutes": cpu_minutes, "model_config": slim["model_config"],
     }
     (WEIGHTS / "index.json").write_text(json.dumps(entries, indent=1) + "\n")
     index.cache_clear()

@@ -74,7 +74,7 @@ class Recipe:
     lr_step_epochs: float | None = None  # if set, replaces lr_step
     lr_gamma: float = 0.1
     clip: str | None = None  # "adjustable" (VDSR), "value" (fixed [-theta, theta]), "norm" (global norm)
-    clip_value: float = 0.01  # theta: the paper gives no value; 0.01 bounds each weight's step
+    clip_value: float = 0.01  # theta, the bound of each weight's step lr * g ("vdsr": 1e-4, measured, see book/gpu.md)
     # SRGAN
     content_layer: str = "relu5_4"
     vgg_weights: str | None = "imagenet"
@@ -116,7 +116,7 @@ RECIPES: dict[str, Recipe] = {
     # every 20 epochs for 80 epochs, adjustable gradient clipping, x2/x3/x4 mixed, 41x41 patches.
     "vdsr": Recipe("vdsr", model=dict(depth=20), data="291", scales=(2, 3, 4), loss="euclidean",
                    lr=0.1, weight_decay=1e-4, batch_size=64, epochs=80, schedule="step", lr_step_epochs=20,
-                   clip="adjustable", patch=dict(size=41, stride=41)),
+                   clip="adjustable", clip_value=1e-4, patch=dict(size=41, stride=41)),
     # Learning on a CPU in minutes: Adam on the mean squared error, small batches (more
     # updates per second), a cosine schedule fitted to --minutes; residual learning as the paper.
     "vdsr-fast": Recipe("vdsr", model=dict(depth=20), data="291", scales=(2, 3, 4), optimizer="adam", lr=5e-4,

@@ -98,7 +98,8 @@ def test_shipped_weights_are_listed_and_usable(tmp_path):
         save_image(small / f"{name}.png", im[100:196, 100:196])
     for name, e in entries.items():
         line = next(x for x in p.stdout.splitlines() if x.startswith(name + "\t"))
-        assert e["command"] in line and "Set5" in line
+        assert e["command"] in line and "Set5" in line and f" min on {e.get('device', '2-core CPU')}" in line
+        assert ("gpu_minutes" in e) == ("GPU" in e.get("device", "CPU"))  # minutes named after the device
         s = f"{e['scales'][0]:g}"
         q = _cli("upscale", str(tmp_path / "in.png"), str(tmp_path / f"{name}.png"), "--model", name, "--scale", s)
         assert q.returncode == 0, q.stderr
