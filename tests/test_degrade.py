@@ -10,7 +10,8 @@ from srlib.metrics import psnr
 def test_modcrop():
     a = np.zeros((101, 77, 3))
     assert modcrop(a, 4).shape == (100, 76, 3) and modcrop(a, 3).shape == (99, 75, 3)
-    assert modcrop(a, 2.5).shape == a.shape  # no crop exists for a fractional scale
+    assert modcrop(a, 2.5).shape == (100, 75, 3)  # 2.5 = 5/2: multiples of 5, the LR is 40 x 30 exactly
+    assert modcrop(a, 1.5).shape == (99, 75, 3)
     with pytest.raises(SRError, match="smaller than the scale"):
         modcrop(np.zeros((2, 2)), 3)
 

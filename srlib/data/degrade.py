@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -13,14 +14,13 @@ __all__ = ["modcrop", "bicubic_degrade", "bicubic_restore", "gaussian_degrade"]
 
 
 def modcrop(image: np.ndarray, scale: float) -> np.ndarray:
-    """Crop at the top-left so that height and width are multiples of an integer ``scale``.
+    """Crop at the top-left so that height and width are multiples of ``scale``.
 
-    A fractional scale has no such crop; the image is returned unchanged.
+    For a fractional scale p/q (2.5 = 5/2) the sides become multiples of p, so that the LR
+    image, q/p of the HR size, is a whole number of pixels and its grid lines up with the HR one.
     """
     a = np.asarray(image)
-    if scale != int(scale):
-        return a
-    s = int(scale)
+    s = Fraction(scale).limit_denominator(1000).numerator
     h, w = a.shape[0] - a.shape[0] % s, a.shape[1] - a.shape[1] % s
     if h == 0 or w == 0:
         raise SRError(f"modcrop: a {a.shape[:2]} image is smaller than the scale {s}")
