@@ -17,3 +17,6 @@ python -m srlib train srresnet --data T91 --scale 4 --model-set blocks=8 width=3
 for d in 3 5 10 20; do
   python -m srlib train vdsr --preset vdsr-fast --data T91 --scale 2 3 4 --iterations 1000 --model-set depth=$d --out runs/vdsr-d$d --quiet
 done
+# vdsr-gpu: the VDSR paper's recipe (the `vdsr` preset) fitted to 6 minutes on one NVIDIA H100 (shared by three
+# runs of the theta sweep in benchmarks/results/gpu/); not part of the CPU set above.
+python -m srlib train vdsr --data 291 --minutes 6 --val-every 4000 --clip-value 1e-4 --out runs/vdsr-gpu --quiet
