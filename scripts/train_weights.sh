@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The commands that trained the weights shipped in srlib/weights (on a 2-core CPU).
+# The commands that trained the weights shipped in srlib/weights (on a 2-core CPU, all but the last: vdsr-gpu).
 # Run from the repository root with SRLIB_DATA pointing at the data sets.
 set -euo pipefail
 python -m srlib train vdsr --preset vdsr-fast --data 291 --scale 2 3 4 --minutes 50 --out runs/vdsr-fast --quiet
