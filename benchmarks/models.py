@@ -4,9 +4,11 @@ For each model: training patches per second (one optimiser step on a batch, as i
 recipe), inference milliseconds per output megapixel, FLOPs of one training step (forward
 and backward, counted by PyTorch's FlopCounterMode), and the fraction of the machine's
 convolution throughput that this achieves (the ceiling: the best of a few large
-convolutions, forward and backward, measured first).
+convolutions, forward and backward, measured first). With ``--bf16`` the training steps and
+the ceiling run under bf16 autocast in channels_last, as the fast presets train on a CPU
+with native bf16 (``cpu_amp``) and every preset on a GPU.
 
-    python benchmarks/models.py [--device cuda] [--steps 5]
+    python benchmarks/models.py [--device cuda] [--steps 5] [--bf16]
 """
 
 from __future__ import annotations
@@ -44,16 +46,23 @@ def timed(fn, device, steps: int) -> float:
     return (time.perf_counter() - t) / steps
 
 
-def conv_ceiling(device: torch.device) -> float:
+def autocast(device: torch.device, bf16: bool):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+
+
+def conv_ceiling(device: torch.device, bf16: bool = False) -> float:
     """The machine's practical convolution throughput (FLOP/s): the best, over a few large
     convolutions (3x3 64->64, 5x5 64->32, 3x3 128->128), of a forward and backward pass."""
     best = 0.0
     for c_in, c_out, k in [(64, 64, 3), (64, 32, 5), (128, 128, 3)]:
-        conv = nn.Conv2d(c_in, c_out, k, padding=k // 2).to(device)
-        x = torch.rand(8, c_in, 96, 96, device=device, requires_grad=True)
+        fmt = torch.channels_last if bf16 else torch.contiguous_format
+        conv = nn.Conv2d(c_in, c_out, k, padding=k // 2).to(device, memory_format=fmt)
+        x = torch.rand(8, c_in, 96, 96, device=device).contiguous(memory_format=fmt).requires_grad_()
 
         def fwd_bwd(conv=conv, x=x):
-            conv(x).sum().backward()
+            with autocast(device, bf16):
+                y = conv(x)
+            y.float().sum().backward()
 
         s = min(timed(fwd_bwd, device, 2) for _ in range(3))
         best = max(best, count_flops(fwd_bwd) / s)
@@ -61,15 +70,19 @@ def conv_ceiling(device: torch.device) -> float:
 
 
 def measure(name: str, model: nn.Module, batch: torch.Tensor, image: torch.Tensor | None,
-            device: torch.device, steps: int, ceiling: float) -> str:
+            device: torch.device, steps: int, ceiling: float, bf16: bool = False) -> str:
     """One row of the table."""
     if isinstance(model, SRCNN):
         model.padding = "valid"
+    if bf16:
+        model, batch = model.to(memory_format=torch.channels_last), batch.contiguous(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=1e-6)
 
     def step():
         opt.zero_grad()
-        model(batch).float().pow(2).mean().backward()
+        with autocast(device, bf16):
+            out = model(batch)
+        out.float().pow(2).mean().backward()
         opt.step()
 
     s_step = timed(step, device, steps)
@@ -89,10 +102,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device")
     p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--bf16", action="store_true", help="train under bf16 autocast, channels_last")
     args = p.parse_args()
     device = pick_device(args.device)
     torch.manual_seed(0)
-    ceiling = conv_ceiling(device)
+    ceiling = conv_ceiling(device, args.bf16)
     # (name, model, training batch, inference input giving one output megapixel)
     cases = [
         ("SRCNN 9-1-5", SRCNN.preset("9-1-5"), torch.rand(128, 1, 33, 33), torch.rand(1, 1, 1000, 1000)),
@@ -101,10 +115,11 @@ def main() -> None:
         ("SRResNet x4", SRResNet(4), torch.rand(16, 3, 24, 24), torch.rand(1, 3, 250, 250)),
         ("SRGAN D", Discriminator(96), torch.rand(16, 3, 96, 96), None),
     ]
-    print(f"device: {device}; convolution ceiling: {ceiling / 1e9:.1f} GFLOP/s")
+    precision = "bf16 autocast, channels_last" if args.bf16 else "float32"
+    print(f"device: {device}; {precision}; convolution ceiling: {ceiling / 1e9:.1f} GFLOP/s")
     print(f"{'model':<13} {'batch':>6} {'patches/s':>10} {'ms/MP':>9} {'GFLOP/step':>11} {'of ceiling':>11}")
     for name, model, batch, image in cases:
-        print(measure(name, model.to(device), batch.to(device), image, device, args.steps, ceiling))
+        print(measure(name, model.to(device), batch.to(device), image, device, args.steps, ceiling, args.bf16))
 
 
 if __name__ == "__main__":

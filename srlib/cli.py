@@ -208,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="network settings, e.g. depth=10 residual=false (VDSR), blocks=8 (SRResNet), f2=5 (SRCNN)")
     t.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
     t.add_argument("--workers", type=int)
-    t.add_argument("--no-amp", action="store_true", help="no mixed precision on a GPU")
+    t.add_argument("--no-amp", action="store_true", help="float32 only: no mixed precision (GPU), no bf16 (CPU)")
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)

@@ -11,13 +11,22 @@ from srlib import SRError
 from srlib.data import builtin_images, save_image
 from srlib.inference import load_model
 from srlib.models import VDSR as VDSRNet
-from srlib.train import Trainer, TrainingDiverged, clip_gradients, plot_history, read_history, recipe
+from srlib.train import (
+    Trainer,
+    TrainingDiverged,
+    clip_gradients,
+    cpu_has_native_bf16,
+    plot_history,
+    read_history,
+    recipe,
+)
 
 # Small, fast runs on the builtin images; every setting is a real recipe's.
 SRCNN = recipe("srcnn", data="builtin", scales=(3,), batch_size=512, iterations=16, val_data="builtin",
                val_every=8, checkpoint_every=4)
 VDSR = recipe("vdsr", model=dict(depth=4, width=16), data="builtin", scales=(2, 3), batch_size=256, epochs=None,
               iterations=12, lr_step=6, val_data="builtin", val_every=6, checkpoint_every=3)
+NATIVE_BF16 = pytest.mark.skipif(not cpu_has_native_bf16(), reason="this CPU has no native bf16 (AMX, AVX512-BF16)")
 
 
 def _weights(path):
@@ -36,7 +45,8 @@ class _StopAt(Trainer):
         return out
 
 
-@pytest.mark.parametrize("r", [SRCNN, VDSR], ids=["srcnn", "vdsr"])
+@pytest.mark.parametrize("r", [SRCNN, VDSR, pytest.param(VDSR.replace(cpu_amp=True), marks=NATIVE_BF16)],
+                         ids=["srcnn", "vdsr", "vdsr-cpu-bf16"])
 def test_resume_is_bitwise_exact(tmp_path, r):
     straight = Trainer(r, tmp_path / "a", progress=False).fit()
     t = _StopAt(r, tmp_path / "b", progress=False)
@@ -59,6 +69,32 @@ def test_a_finished_run_resumed_with_more_iterations_continues_as_one_longer_run
     assert (t.iteration, t.total) == (VDSR.lr_step, VDSR.iterations)
     a, b = _weights(longer), _weights(t.fit())
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_cpu_amp_trains_in_bf16_only_where_the_cpu_has_it(tmp_path):
+    fp32 = Trainer(VDSR, tmp_path / "a", device="cpu", progress=False)
+    assert not fp32.use_amp and not fp32.channels_last  # the papers' presets stay in float32
+    t = Trainer(VDSR.replace(cpu_amp=True), tmp_path / "b", device="cpu", progress=False)
+    assert t.use_amp == t.channels_last == cpu_has_native_bf16()
+    if not t.use_amp:
+        return
+    assert t.amp_dtype == torch.bfloat16 and t.model.body[0].weight.is_contiguous(memory_format=torch.channels_last)
+    with t._autocast():
+        assert t.model.body(torch.rand(1, 1, 16, 16)).dtype == torch.bfloat16  # the residual branch
+    x, y = next(iter(fp32._loader(0, 0)))[:2]
+
+    def gradient(tr):  # the whole gradient of one batch, from the same initial weights
+        tr.model.zero_grad()
+        with tr._autocast():
+            out = tr.net(tr._to(x))
+        torch.nn.functional.mse_loss(out.float(), tr._to(y)).backward()
+        return torch.cat([p.grad.flatten() for p in tr.model.parameters()])
+
+    g32, g16 = gradient(fp32), gradient(t)
+    assert 0 < (g16 - g32).norm() / g32.norm() < 0.03  # bf16 products: close, not equal
+    a, b = _weights(fp32.fit()), _weights(t.fit())
+    assert all(b[k].dtype == torch.float32 for k in b)  # the master weights stay float32
+    assert not all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_srcnn_resume_happens_mid_epoch_and_then_crosses_one(tmp_path):
