@@ -4,8 +4,8 @@
 set -euo pipefail
 python -m srlib train vdsr --preset vdsr-fast --data 291 --scale 2 3 4 --minutes 50 --out runs/vdsr-fast --quiet
 python -m srlib train srcnn --preset srcnn-fast --data T91 --scale 3 --minutes 15 --out runs/srcnn-x3 --quiet
-python -m srlib train srcnn --preset srcnn-fast --data T91 --scale 2 --minutes 10 --out runs/srcnn-x2 --quiet
-python -m srlib train srcnn --preset srcnn-fast --data T91 --scale 4 --minutes 10 --out runs/srcnn-x4 --quiet
+python -m srlib train srcnn --preset srcnn-fast --data T91 --scale 2 --minutes 10 --no-amp --out runs/srcnn-x2 --quiet
+python -m srlib train srcnn --preset srcnn-fast --data T91 --scale 4 --minutes 10 --no-amp --out runs/srcnn-x4 --quiet
 # Table 2 of the residual-learning notebook: four depth-10 VDSRs, same recipe and iterations, only the scales differ.
 python -m srlib train vdsr --preset vdsr-fast --data 291 --scale 2 --iterations 1200 --val-every 400 --model-set depth=10 --no-amp --out runs/vdsr10-x2 --quiet
 python -m srlib train vdsr --preset vdsr-fast --data 291 --scale 3 --iterations 1200 --val-every 400 --model-set depth=10 --no-amp --out runs/vdsr10-x3 --quiet
