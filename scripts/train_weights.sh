@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The commands that trained the weights shipped in srlib/weights (on a 2-core CPU, all but the last: vdsr-gpu).
+# vdsr and srcnn-x3 trained under bf16 autocast on a CPU with AMX (the fast presets' default there; float32
+# elsewhere, slower per step); the other fast-preset runs say --no-amp: they trained in float32, before srlib had bf16.
 # Run from the repository root with SRLIB_DATA pointing at the data sets.
 set -euo pipefail
-python -m srlib train vdsr --preset vdsr-fast --data 291 --scale 2 3 4 --minutes 50 --out runs/vdsr-fast --quiet
+python -m srlib train vdsr --preset vdsr-fast --data 291 --scale 2 3 4 --minutes 70 --out runs/vdsr --quiet
 python -m srlib train srcnn --preset srcnn-fast --data T91 --scale 3 --minutes 15 --out runs/srcnn-x3 --quiet
 python -m srlib train srcnn --preset srcnn-fast --data T91 --scale 2 --minutes 10 --no-amp --out runs/srcnn-x2 --quiet
 python -m srlib train srcnn --preset srcnn-fast --data T91 --scale 4 --minutes 10 --no-amp --out runs/srcnn-x4 --quiet
