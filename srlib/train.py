@@ -431,16 +431,23 @@ class Trainer:
         if s.get("kind") != self.kind:
             raise SRError(f"cannot resume: {path} is a {s.get('kind')} checkpoint, not {self.kind}")
         self.model.load_state_dict(s["model"])
+        opts = [self.optimizer] + ([self.opt_disc] if self.kind == "srgan" else [])
+        asked = [[g["base_lr"] for g in o.param_groups] for o in opts]
         self.optimizer.load_state_dict(s["optimizer"])
         for sc, st in zip(self.scalers, s["scalers"], strict=True):
             sc.load_state_dict(st)
         if self.kind == "srgan":
             self.disc.load_state_dict(s["disc"])
             self.opt_disc.load_state_dict(s["opt_disc"])
+        for o, lrs in zip(opts, asked, strict=True):  # the recipe's learning rates, not the saved ones:
+            for g, lr in zip(o.param_groups, lrs, strict=True):  # --lr on a resume applies (same run: equal)
+                g["base_lr"] = lr
         self.iteration, self.best = s["iteration"], s["best"]
         plan = ("iterations", "epochs", "minutes")
         if all(s["recipe"].get(k) == getattr(self.r, k) for k in plan):  # the same plan: its (fitted) length
             self.total, self.lr_step = s["total"], s["lr_step"]
+        elif self.r.minutes:  # a new budget counts from here: a first guess, then fitted to the speed
+            self.total = self.iteration + self.total
         # else a new length was asked for (say, more iterations after a finished run): it applies
         self.seconds = s.get("seconds", 0.0)
         torch.set_rng_state(s["rng"]["torch"])

@@ -71,6 +71,18 @@ def test_a_finished_run_resumed_with_more_iterations_continues_as_one_longer_run
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_a_finished_run_resumed_with_a_new_budget_and_learning_rate_trains_on_with_them(tmp_path):
+    cosine = VDSR.replace(schedule="cosine")
+    Trainer(cosine, tmp_path, progress=False).fit()  # finished: 12 of 12 iterations
+    t = Trainer(cosine.replace(minutes=0.03, lr=0.01), tmp_path, resume=True, progress=False)
+    assert t.iteration == cosine.iterations < t.total  # the budget counts from here
+    assert [g["base_lr"] for g in t.optimizer.param_groups] == [0.01]  # not the saved 0.1
+    t.fit()
+    assert t.iteration > cosine.iterations
+    lrs = [h["lr"] for h in read_history(tmp_path / "history.csv")][2:]
+    assert lrs and all(0 < lr < 0.01 for lr in lrs)  # the new rate, on the cosine of the longer plan
+
+
 def test_cpu_amp_trains_in_bf16_only_where_the_cpu_has_it(tmp_path):
     fp32 = Trainer(VDSR, tmp_path / "a", device="cpu", progress=False)
     assert not fp32.use_amp and not fp32.channels_last  # the papers' presets stay in float32
