@@ -31,7 +31,7 @@ browser:
 ## Run every test: lint, unit tests, nbval on every notebook, the book build and the browser test.
 ## Screenshots of the chapters are left in _build/screenshots/.
 test: $(VENV)/.installed browser
-	$(BIN)/ruff check srlib tests benchmarks scripts book/_ext
+	$(BIN)/ruff check srlib tests benchmarks scripts book/_ext notebooks
 	$(BIN)/python -m pytest tests $(wildcard notebooks/*.ipynb) --nbval-lax
 
 clean:
