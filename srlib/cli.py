@@ -70,8 +70,8 @@ def cmd_download(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from .data import have
     from .evaluate import evaluate, format_table
-    from .inference import as_method, load_model
-    from .train import RECIPES, recipe, train
+    from .inference import as_method, load_model, read_checkpoint
+    from .train import RECIPES, Recipe, train
 
     name = args.preset or args.model
     if name not in RECIPES:
@@ -86,6 +86,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         "clip_value": args.clip_value,
     }.items() if v is not None}
     base = RECIPES[name]
+    last_ckpt = Path(args.out) / "last.pt"
+    if args.resume and last_ckpt.is_file():  # the run as it was; the options given here change it
+        ckpt = read_checkpoint(last_ckpt)
+        if ckpt["kind"] != args.model:
+            raise SRError(f"cannot resume: {last_ckpt} is a {ckpt['kind']} checkpoint, not {args.model}")
+        base = Recipe.from_dict(ckpt["recipe"])
     if args.iterations is not None and args.epochs is None:  # the length in iterations, not epochs
         changes["epochs"] = None
         if base.epochs and base.lr_step_epochs:  # keep the preset's schedule in proportion (VDSR: /10 at 1/4)
@@ -97,12 +103,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.vgg_weights is not None:
         changes["vgg_weights"] = None if args.vgg_weights == "none" else args.vgg_weights
     if args.model_set:
-        changes["model"] = {**RECIPES[name].model, **_model_settings(args.model_set)}
+        changes["model"] = {**base.model, **_model_settings(args.model_set)}
     if args.no_amp:
         changes["amp"] = False
     if args.compile:
         changes["compile"] = True
-    r = recipe(name, **changes)
+    r = base.replace(**changes)
     last = train(r, args.out, device=args.device, resume=args.resume, progress=not args.quiet)
     if int(os.environ.get("RANK", 0)) == 0:
         model, info = load_model(last)
@@ -192,7 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--iterations", type=int)
     t.add_argument("--epochs", type=float)
     t.add_argument("--minutes", type=float, help="wall-clock budget; the schedule is fitted to it")
-    t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run in OUT from its last.pt with its settings; options given here change "
+                        "them (a new --minutes budget counts from the resume)")
     t.add_argument("--lr", type=float)
     t.add_argument("--batch-size", type=int)
     t.add_argument("--optimizer", choices=["sgd", "adam"])

@@ -92,6 +92,13 @@ class Recipe:
     compile: bool = False
     minutes: float | None = None  # wall-clock budget: the schedule is fitted to it
 
+    @classmethod
+    def from_dict(cls, d: dict) -> Recipe:
+        """The recipe that a checkpoint recorded (``state()["recipe"]``); settings it lacks keep their defaults."""
+        names = {f.name for f in fields(cls)}
+        d = {k: tuple(v) if k in ("scales", "betas") else v for k, v in d.items() if k in names}
+        return cls(**d)
+
     def replace(self, **changes) -> Recipe:
         unknown = set(changes) - {f.name for f in fields(self)}
         if unknown:

@@ -216,6 +216,22 @@ def test_cli_train_model_settings(tmp_path):
     assert len([m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]) == 3 and not model.residual
 
 
+def test_cli_resume_continues_the_run_with_its_own_settings(tmp_path):
+    out = ["--out", str(tmp_path / "r"), "--quiet"]
+    p = _cli("train", "vdsr", "--data", "builtin", "--val-data", "builtin", "--scale", "2", "--iterations", "4",
+             "--batch-size", "4", "--lr", "0.05", "--no-amp", "--model-set", "depth=3", "width=8", *out)
+    assert p.returncode == 0, p.stderr[-2000:]
+    p = _cli("train", "vdsr", "--resume", "--iterations", "6", *out)  # only what changes
+    assert p.returncode == 0, p.stderr[-2000:]
+    ckpt = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
+    kept = {k: ckpt["recipe"][k] for k in ("data", "val_data", "scales", "batch_size", "lr", "amp", "model")}
+    assert kept == {"data": "builtin", "val_data": "builtin", "scales": [2], "batch_size": 4, "lr": 0.05,
+                    "amp": False, "model": {"depth": 3, "width": 8}}
+    assert (ckpt["iteration"], ckpt["total"]) == (6, 6)
+    p = _cli("train", "srcnn", "--resume", *out)
+    assert p.returncode == 2 and "is a vdsr checkpoint, not srcnn" in p.stderr, p.stderr
+
+
 def test_ddp_under_torchrun_equals_one_process_on_the_whole_batch(tmp_path):
     """Two CPU processes (gloo), each on half of every batch, give the weights of one
     process on the whole batch (gradients averaged across ranks)."""
