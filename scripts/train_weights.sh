@@ -5,6 +5,8 @@
 # Run from the repository root with SRLIB_DATA pointing at the data sets.
 set -euo pipefail
 python -m srlib train vdsr --preset vdsr-fast --data 291 --scale 2 3 4 --minutes 70 --out runs/vdsr --quiet
+# ... then 75 minutes more from that checkpoint: a second cosine cycle starting at 2e-4 (1e-4 at the resume).
+python -m srlib train vdsr --resume --minutes 75 --lr 2e-4 --out runs/vdsr --quiet
 python -m srlib train srcnn --preset srcnn-fast --data T91 --scale 3 --minutes 15 --out runs/srcnn-x3 --quiet
 python -m srlib train srcnn --preset srcnn-fast --data T91 --scale 2 --minutes 10 --no-amp --out runs/srcnn-x2 --quiet
 python -m srlib train srcnn --preset srcnn-fast --data T91 --scale 4 --minutes 10 --no-amp --out runs/srcnn-x4 --quiet
