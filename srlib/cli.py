@@ -91,7 +91,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         ckpt = read_checkpoint(last_ckpt)
         if ckpt["kind"] != args.model:
             raise SRError(f"cannot resume: {last_ckpt} is a {ckpt['kind']} checkpoint, not {args.model}")
-        base = Recipe.from_dict(ckpt["recipe"])
+        base = Recipe.from_dict(ckpt["recipe"]) if "recipe" in ckpt else base
     if args.iterations is not None and args.epochs is None:  # the length in iterations, not epochs
         changes["epochs"] = None
         if base.epochs and base.lr_step_epochs:  # keep the preset's schedule in proportion (VDSR: /10 at 1/4)
