@@ -89,9 +89,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     last_ckpt = Path(args.out) / "last.pt"
     if args.resume and last_ckpt.is_file():  # the run as it was; the options given here change it
         ckpt = read_checkpoint(last_ckpt)
-        if ckpt["kind"] != args.model:
-            raise SRError(f"cannot resume: {last_ckpt} is a {ckpt['kind']} checkpoint, not {args.model}")
-        base = Recipe.from_dict(ckpt["recipe"]) if "recipe" in ckpt else base
+        if ckpt["kind"] == args.model:  # another model's checkpoint: the trainer refuses it, naming both
+            base = Recipe.from_dict(ckpt["recipe"])
     if args.iterations is not None and args.epochs is None:  # the length in iterations, not epochs
         changes["epochs"] = None
         if base.epochs and base.lr_step_epochs:  # keep the preset's schedule in proportion (VDSR: /10 at 1/4)

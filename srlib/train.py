@@ -451,7 +451,7 @@ class Trainer:
                 g["base_lr"] = lr
         self.iteration, self.best = s["iteration"], s["best"]
         plan = ("iterations", "epochs", "minutes")
-        if all(s.get("recipe", {}).get(k) == getattr(self.r, k) for k in plan):  # the same plan: its (fitted) length
+        if all(s["recipe"].get(k) == getattr(self.r, k) for k in plan):  # the same plan: its (fitted) length
             self.total, self.lr_step = s["total"], s["lr_step"]
         elif self.r.minutes:  # a new budget counts from here: a first guess, then fitted to the speed
             self.total = self.iteration + self.total
