@@ -103,6 +103,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         changes["vgg_weights"] = None if args.vgg_weights == "none" else args.vgg_weights
     if args.model_set:
         changes["model"] = {**base.model, **_model_settings(args.model_set)}
+    if args.augment is not None:
+        changes["patch"] = {**base.patch, "augment": args.augment}
     if args.no_amp:
         changes["amp"] = False
     if args.compile:
@@ -213,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--content-layer", help="SRGAN: VGG19 layer of the content loss (relu2_2, relu5_4)")
     t.add_argument("--model-set", nargs="+", metavar="KEY=VALUE",
                    help="network settings, e.g. depth=10 residual=false (VDSR), blocks=8 (SRResNet), f2=5 (SRCNN)")
+    t.add_argument("--augment", action=argparse.BooleanOptionalAction,
+                   help="train on the 8 flips/rotations of each patch (default: VDSR, SRResNet and SRGAN do, "
+                        "SRCNN as its paper does not)")
     t.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
     t.add_argument("--workers", type=int)
     t.add_argument("--no-amp", action="store_true", help="float32 only: no mixed precision (GPU), no bf16 (CPU)")

@@ -40,6 +40,16 @@ def test_srcnn_patches():
         SRCNNPatches("builtin", label_size=20)
 
 
+def test_srcnn_patches_augment_with_the_eight_symmetries():
+    plain = SRCNNPatches("builtin", scale=3)
+    aug = SRCNNPatches("builtin", scale=3, augment=True)
+    assert len(aug) == 8 * len(plain)
+    x, y = plain[2]
+    for k in range(8):  # input and (cropped) label turned together
+        xa, ya = aug[8 * 2 + k]
+        assert torch.equal(xa, dihedral(x, k)) and torch.equal(ya, dihedral(y, k))
+
+
 def test_vdsr_patches_mix_scales_and_augment():
     ds = VDSRPatches("builtin", scales=(2, 3, 4))
     assert len(ds) % 8 == 0

@@ -78,12 +78,13 @@ class _Cached(Dataset):
 class SRCNNPatches(_Cached):
     """SRCNN's training set: 33x33 sub-images of the bicubic-interpolated Y at stride 14,
     each paired with the central 21x21 of the HR Y (the output size of the 9-1-5 valid
-    convolutions); ``label_size=None`` keeps the label 33x33 (for 'same' padding)."""
+    convolutions); ``label_size=None`` keeps the label 33x33 (for 'same' padding).
+    ``augment=True`` adds the 8 flips/rotations (VDSR's; the SRCNN paper has none)."""
 
     kind = "srcnn"
 
     def __init__(self, data: str = "T91", scale: int = 3, size: int = 33, stride: int = 14,
-                 label_size: int | None = 21):
+                 label_size: int | None = 21, augment: bool = False):
         if label_size is not None and (label_size > size or (size - label_size) % 2):
             raise SRError(f"SRCNNPatches: label_size {label_size} must be <= size {size} with an even margin")
         params = dict(data=data, scale=scale, size=size, stride=stride, label_size=label_size)
@@ -102,12 +103,14 @@ class SRCNNPatches(_Cached):
         self.x = torch.from_numpy(a["x"])[:, None]
         y = torch.from_numpy(a["y"])[:, None]
         self.y = y[..., m:size - m, m:size - m] if m else y
+        self.n_aug = 8 if augment else 1
 
     def __len__(self) -> int:
-        return len(self.x)
+        return len(self.x) * self.n_aug
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.x[i], self.y[i]
+        j, k = divmod(i, self.n_aug)
+        return dihedral(self.x[j], k), dihedral(self.y[j], k)
 
 
 class VDSRPatches(_Cached):
