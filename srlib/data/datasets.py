@@ -34,7 +34,8 @@ __all__ = ["DATASETS", "TEST_SETS", "TRAIN_SETS", "builtin_images", "dataset_dir
 
 IMAGE_SUFFIXES = {".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".ppm", ".pgm", ".webp"}
 
-# Sources. Per-file downloads are pinned by the sha256 of every file (manifest.sha256).
+# Sources. Per-file downloads are pinned by the sha256 of every file (manifest.sha256); DIV2K by
+# its published md5 only (no sha256 is published for it): md5 catches corruption, not tampering.
 _SELFEXSR = "https://raw.githubusercontent.com/jbhuang0604/SelfExSR/18e00f2d1bd3941e9b8d4895d3541543ad86d5b2/data/"
 _DCSCN = "https://raw.githubusercontent.com/jiny2001/dcscn-super-resolution/master/data/"
 
@@ -56,8 +57,10 @@ DATASETS: dict[str, Spec] = {
     "Set5": Spec("SelfExSR/Set5", "5 test images (Bevilacqua et al., BMVC 2012)", _SELFEXSR, "Set5"),
     "Set14": Spec("SelfExSR/Set14", "14 test images (Zeyde et al., 2010)", _SELFEXSR, "Set14"),
     "BSD100": Spec("SelfExSR/BSD100", "100 test images of BSDS300 (Martin et al., ICCV 2001)", _SELFEXSR, "BSD100"),
-    "Urban100": Spec("Urban100", "100 urban test images (Huang et al., CVPR 2015); x2 and x4 only",
-                     archive="https://uofi.box.com/shared/static/65upg43jjd0a4cwsiqgl6o6ixube6klm.zip"),
+    # At the pinned commit, all 100 image_SRF_2 HR files are half the width and height of the
+    # image_SRF_4 ones (img_001: 512x322 vs 1024x644), so both folders' LR files have one size.
+    "Urban100": Spec("Urban100", "100 urban test images (Huang et al., CVPR 2015); x2 and x4 only; "
+                     "full-size HR in image_SRF_4 only, image_SRF_2's HR are half-size", _SELFEXSR, "Urban100"),
     "T91": Spec("T91", "91 training images (Yang et al., TIP 2010)", _DCSCN, "yang91"),
     "BSD200": Spec("BSD200", "200 training images of BSDS300", _DCSCN, "bsd200"),
     "DIV2K": Spec("DIV2K", "800 2K training images (Agustsson and Timofte, CVPRW 2017)",
