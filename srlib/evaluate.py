@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -17,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.datasets import load_images
-from .data.degrade import bicubic_degrade, bicubic_restore
-from .data.image import to_y
+from .data.datasets import ALIASES, DATASETS, image_paths, load_images
+from .data.degrade import bicubic_degrade, bicubic_restore, modcrop
+from .data.image import read_image, to_y
 from .errors import SRError
 from .metrics import psnr, ssim
 
@@ -62,7 +63,8 @@ def check_scale(method: Method, scale: float) -> float:
 
 @dataclass
 class Result:
-    """One (data set, scale) cell of the table; ``seconds`` is the mean per image."""
+    """One (data set, scale) cell of the table; ``seconds`` is the mean per image; ``skipped``
+    names the unreadable files of a folder that were left out."""
 
     dataset: str
     scale: float
@@ -70,15 +72,40 @@ class Result:
     ssim: float
     seconds: float
     images: list[dict] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def _is_folder(name: str) -> bool:
+    """A folder path, not a named set (whose protocol needs every image) nor ``builtin``."""
+    named = {n.lower() for n in [*DATASETS, *ALIASES, "builtin"]}
+    return name.lower() not in named and Path(name).expanduser().is_dir()
+
+
+def _readable_images(folder: str, scale: float, warned: set) -> tuple[list[tuple[str, np.ndarray]], list[str]]:
+    """A folder's images that can be read, and the names of those that cannot: one broken file
+    does not void the evaluation of the others (each is warned about once, on stderr)."""
+    images, errors = [], []
+    for p in image_paths(folder, scale):
+        try:
+            images.append((p.stem.split("_SRF_")[0].removesuffix("_HR"), modcrop(read_image(p), scale)))
+        except SRError as e:
+            errors.append((p, e))
+    if errors and not images:
+        raise SRError(f"{errors[0][1]} (no image of {folder} could be read)")
+    for p, e in errors:
+        if p not in warned:
+            warned.add(p)
+            print(f"srlib: warning: skipped {e}", file=sys.stderr, flush=True)
+    return images, [p.name for p, _ in errors]
 
 
 def evaluate(method: Method, datasets: Sequence[str], scales: Sequence[float], progress: bool = False) -> list[Result]:
     """Evaluate ``method`` on each data set (name or folder) at each scale."""
     scales = [check_scale(method, s) for s in scales]
-    results = []
+    results, warned = [], set()
     for name in datasets:
         for s in scales:
-            images = load_images(name, s)
+            images, skipped = _readable_images(name, s, warned) if _is_folder(name) else (load_images(name, s), [])
             if not images:
                 raise SRError(f"data set {name!r} has no images")
             rows, seconds = [], 0.0
@@ -106,7 +133,7 @@ def evaluate(method: Method, datasets: Sequence[str], scales: Sequence[float], p
                     print(f"  {name} x{s:g} {img_name}: {rows[-1]['psnr']:.2f} dB", flush=True)
             label = Path(name).name if Path(name).is_dir() else name
             results.append(Result(label, s, float(np.mean([r["psnr"] for r in rows])),
-                                  float(np.mean([r["ssim"] for r in rows])), seconds / len(rows), rows))
+                                  float(np.mean([r["ssim"] for r in rows])), seconds / len(rows), rows, skipped))
     return results
 
 
@@ -116,6 +143,10 @@ def format_table(results: Sequence[Result], method: str) -> str:
     for r in results:
         lines.append(f"{r.dataset:<10} {'x' + format(r.scale, 'g'):<6} "
                      f"{f'{r.psnr:.2f}/{r.ssim:.4f}/{r.seconds:.3f}s':>28}")
+    for r in results:
+        if r.skipped:
+            lines.append(f"{r.dataset} x{r.scale:g}: {len(r.skipped)} of {len(r.images) + len(r.skipped)} images "
+                         f"skipped (unreadable): {', '.join(r.skipped)}")
     return "\n".join(lines)
 
 

@@ -12,8 +12,11 @@ and faster named alternatives; :func:`train` runs one. The loop is plain PyTorch
 * VDSR's adjustable gradient clipping (section 3.3): each gradient element is clipped to
   [-theta/lr, theta/lr], lr the current learning rate (see :func:`clip_gradients`);
 * checkpoints hold state_dicts and plain values only (``torch.load(weights_only=True)``),
-  written atomically; Ctrl-C or SIGTERM saves one and stops; a NaN loss stops with a
-  clear message and keeps the last good checkpoint;
+  written atomically; Ctrl-C or SIGTERM saves one and stops (a second signal cannot cut that
+  save); a NaN loss stops with a clear message and keeps the last good checkpoint;
+* a run locks its folder (``out/.lock``, the holder in ``out/.lock.pid``): a second run into
+  it stops at once, naming the first; impossible settings are refused before any work
+  (:meth:`Recipe.check`);
 * under ``torchrun --nproc_per_node=N`` it trains with DistributedDataParallel, each rank
   taking its share of every global batch; rank 0 validates, logs and saves.
 """
@@ -22,8 +25,10 @@ from __future__ import annotations
 
 import csv
 import math
+import numbers
 import os
 import signal
+import socket
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -104,6 +109,43 @@ class Recipe:
         if unknown:
             raise SRError(f"unknown recipe settings: {', '.join(sorted(unknown))}")
         return replace(self, **changes)
+
+    def check(self) -> Recipe:
+        """Refuse impossible values at once, before data loading or training start, naming the
+        setting and its CLI option (a zero batch or learning rate would fail late or train nothing)."""
+        options = {"scales": "--scale", "batch_size": "--batch-size", "iterations": "--iterations",
+                   "epochs": "--epochs", "minutes": "--minutes", "lr": "--lr", "val_every": "--val-every",
+                   "clip_value": "--clip-value", "workers": "--workers", "optimizer": "--optimizer",
+                   "clip": "--clip"}
+
+        def whole(v, least):
+            return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= least
+
+        def positive(v):
+            return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+
+        def need(ok: bool, name: str, what: str) -> None:
+            if not ok:
+                opt = f" ({options[name]})" if name in options else ""
+                raise SRError(f"{name}{opt} must be {what}, got {getattr(self, name)!r}")
+
+        need(self.kind in ("srcnn", "vdsr", "srresnet", "srgan"), "kind", "'srcnn', 'vdsr', 'srresnet' or 'srgan'")
+        need(len(self.scales) > 0 and all(positive(x) and 1 < x <= 8 for x in self.scales), "scales",
+             "numbers greater than 1 and at most 8")
+        for name in ("batch_size", "val_every", "checkpoint_every"):
+            need(whole(getattr(self, name), 1), name, "a whole number of at least 1")
+        if self.epochs is None:
+            need(whole(self.iterations, 1), "iterations", "a whole number of at least 1")
+        for name in ("epochs", "minutes", "lr_last", "lr_step_epochs"):
+            need(getattr(self, name) is None or positive(getattr(self, name)), name, "a positive number")
+        need(positive(self.lr), "lr", "a positive number")
+        need(positive(self.clip_value), "clip_value", "a positive number")
+        need(self.workers is None or whole(self.workers, 0), "workers", "a whole number of at least 0")
+        need(self.optimizer in ("sgd", "adam"), "optimizer", "'sgd' or 'adam'")
+        need(self.schedule in ("step", "cosine", "constant"), "schedule", "'step', 'cosine' or 'constant'")
+        need(self.clip in (None, "adjustable", "value", "norm"), "clip", "'adjustable', 'value', 'norm' or None")
+        need(self.loss in ("mse", "euclidean"), "loss", "'mse' or 'euclidean'")
+        return self
 
 
 RECIPES: dict[str, Recipe] = {
@@ -213,16 +255,30 @@ class _Stop(Exception):
 
 
 class Trainer:
-    """Trains ``recipe`` into folder ``out`` (``last.pt``, ``best.pt``, ``history.csv``)."""
+    """Trains ``recipe`` into folder ``out`` (``last.pt``, ``best.pt``, ``history.csv``).
+
+    From construction to the end of :meth:`fit` the trainer holds a lock on ``out`` (rank 0),
+    so that a second run into the same folder stops at once instead of overwriting this one's
+    checkpoints; :meth:`close` releases it early (a trainer built but never fitted).
+    """
 
     def __init__(self, recipe: Recipe, out: str | Path, device: str | None = None, resume: bool = False,
                  progress: bool = True):
-        self.r, self.out, self.progress = recipe, Path(out), progress
+        self.r, self.out, self.progress = recipe.check(), Path(out), progress
         self.distributed = int(os.environ.get("WORLD_SIZE", 1)) > 1
         if self.distributed and not dist.is_initialized():
             dist.init_process_group("nccl" if torch.cuda.is_available() and device != "cpu" else "gloo")
         self.rank = dist.get_rank() if self.distributed else 0
         self.world = dist.get_world_size() if self.distributed else 1
+        self._lock = None
+        try:
+            self._acquire()
+            self._setup(recipe, device, resume)
+        except BaseException:  # a failed set-up leaves the folder free for the corrected run
+            self.close()
+            raise
+
+    def _setup(self, recipe: Recipe, device: str | None, resume: bool) -> None:
         self.device = pick_device(device)
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
@@ -230,8 +286,7 @@ class Trainer:
         if recipe.batch_size % self.world:
             raise SRError(f"batch size {recipe.batch_size} is not divisible by the {self.world} processes")
         self.kind = recipe.kind
-        if self.kind not in ("srcnn", "vdsr", "srresnet", "srgan"):
-            raise SRError(f"unknown model kind {self.kind!r}")
+        saved = self._read_resume(self.out / "last.pt") if resume else None  # a wrong folder fails before the data
         torch.manual_seed(recipe.seed)
         self.data = self._dataset()
         self.steps_per_epoch = len(self.data) // recipe.batch_size
@@ -259,10 +314,8 @@ class Trainer:
         self.lr_step = int(recipe.lr_step_epochs * spe) if recipe.lr_step_epochs else recipe.lr_step
         self.iteration, self.best, self.seconds = 0, -math.inf, 0.0
         self._t_fit: float | None = None  # when fit() started: training time is kept in checkpoints
-        if self.rank == 0:
-            self.out.mkdir(parents=True, exist_ok=True)
-        if resume:
-            self._load(self.out / "last.pt")
+        if saved is not None:
+            self._load(saved)
         self.net = self.model
         if self.distributed:
             ids = [self.device.index] if cuda else None
@@ -272,6 +325,38 @@ class Trainer:
         if recipe.compile:
             self.net = torch.compile(self.net)
         self._stop_signal: int | None = None
+
+    # ----- the run folder's lock --------------------------------------------------------
+    def _acquire(self) -> None:
+        """Lock ``out/.lock`` (rank 0) and write who holds it to ``out/.lock.pid`` (the lock file
+        itself may be truncated by filelock). The OS drops the lock when the process dies."""
+        if self.rank != 0 or self._lock is not None:
+            return
+        from filelock import FileLock, Timeout
+
+        pid_file = self.out / ".lock.pid"
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(self.out / ".lock", thread_local=False)
+            lock.acquire(timeout=0)
+        except Timeout:
+            try:
+                holder = pid_file.read_text().strip()
+            except OSError:
+                holder = "a process that is starting"
+            raise SRError(f"{self.out}: another run is training into this folder ({holder}); wait for it to "
+                          f"end or choose another --out") from None
+        except OSError as e:
+            raise SRError(f"{self.out}: cannot use as the run folder ({e.strerror or e})") from None
+        self._lock = lock
+        pid_file.write_text(f"pid {os.getpid()} on {socket.gethostname()}\n")
+
+    def close(self) -> None:
+        """Release the run folder (fit does at its end)."""
+        if self._lock is not None:
+            (self.out / ".lock.pid").unlink(missing_ok=True)
+            self._lock.release()
+            self._lock = None
 
     # ----- set-up ---------------------------------------------------------------------
     def _dataset(self):
@@ -430,13 +515,16 @@ class Trainer:
             os.replace(tmp, path)
         return path
 
-    def _load(self, path: Path) -> None:
+    def _read_resume(self, path: Path) -> dict:
         try:
             s = read_checkpoint(path)
         except SRError as e:
             raise SRError(f"cannot resume: {e}") from None
         if s.get("kind") != self.kind:
             raise SRError(f"cannot resume: {path} is a {s.get('kind')} checkpoint, not {self.kind}")
+        return s
+
+    def _load(self, s: dict) -> None:
         self.model.load_state_dict(s["model"])
         opts = [self.optimizer] + ([self.opt_disc] if self.kind == "srgan" else [])
         asked = [[g["base_lr"] for g in o.param_groups] for o in opts]
@@ -501,14 +589,27 @@ class Trainer:
         self._stop_signal = signum
 
     def fit(self) -> Path:
-        """Train until the last iteration, the time budget, or a signal; return ``last.pt``."""
-        r = self.r
+        """Train until the last iteration, the time budget, or a signal; return ``last.pt``.
+
+        SIGINT and SIGTERM only ask the loop to stop until the final checkpoint is written: a
+        second signal during shutdown cannot cut it. The run folder is released at the end.
+        """
+        self._acquire()  # again, if fit is called a second time
         handlers = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                handlers[sig] = signal.signal(sig, self._on_signal)
-            except ValueError:  # not in the main thread
-                pass
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    handlers[sig] = signal.signal(sig, self._on_signal)
+                except ValueError:  # not in the main thread
+                    pass
+            return self._fit()
+        finally:
+            self.close()
+            for sig, h in handlers.items():
+                signal.signal(sig, h)
+
+    def _fit(self) -> Path:
+        r = self.r
         from tqdm.auto import tqdm
 
         bar = tqdm(total=self.total, initial=self.iteration, disable=not self.progress or self.rank != 0,
@@ -581,8 +682,6 @@ class Trainer:
                       f"checkpoint saved to {self.out / 'last.pt'}", flush=True)
         finally:
             bar.close()
-            for sig, h in handlers.items():
-                signal.signal(sig, h)
         self.save()
         return self.out / "last.pt"
 

@@ -61,7 +61,7 @@ def test_cli_table_and_json(tmp_path):
     assert data["model"] == "bicubic"
     assert [(r["dataset"], r["scale"]) for r in data["results"]] == [("builtin", 2), ("builtin", 4)]
     r = data["results"][0]
-    assert set(r) == {"dataset", "scale", "psnr", "ssim", "seconds", "images"}
+    assert set(r) == {"dataset", "scale", "psnr", "ssim", "seconds", "images", "skipped"} and r["skipped"] == []
     assert set(r["images"][0]) == {"name", "psnr", "ssim"}
     assert f"{r['psnr']:.2f}" in p.stdout
 
@@ -100,3 +100,35 @@ def test_cli_unreadable_image(tmp_path):
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     p = _cli("evaluate", "--data", str(tmp_path), "--scale", "2")
     assert p.returncode == 2 and "broken.png" in p.stderr and "Traceback" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1  # nothing readable: one error, no warnings before it
+
+
+def test_cli_folder_skips_an_unreadable_image_with_one_warning(tmp_path, capsys):
+    from srlib.cli import main
+    from srlib.data import save_image
+
+    for name, hr in builtin_images()[:2]:
+        save_image(tmp_path / f"{name}.png", hr[:96, :96])
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    out = tmp_path / "r.json"
+    assert main(["evaluate", "--data", str(tmp_path), "--scale", "2", "3", "--json", str(out)]) == 0
+    cap = capsys.readouterr()
+    (warning,) = cap.err.strip().splitlines()  # once, not once per scale
+    assert "skipped" in warning and "broken.png" in warning
+    assert "1 of 3 images skipped (unreadable): broken.png" in cap.out
+    for r in json.loads(out.read_text())["results"]:
+        assert r["skipped"] == ["broken.png"] and [i["name"] for i in r["images"]] == ["astronaut", "camera"]
+
+
+def test_a_named_set_needs_every_image(tmp_path, monkeypatch):
+    """The protocol averages over the whole set: a broken file of Set5 is an error, not skipped."""
+    from srlib import SRError
+    from srlib.data import save_image
+
+    folder = tmp_path / "SelfExSR" / "Set5" / "image_SRF_2"
+    folder.mkdir(parents=True)
+    save_image(folder / "img_001_SRF_2_HR.png", builtin_images()[0][1][:96, :96])
+    (folder / "img_002_SRF_2_HR.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    monkeypatch.setenv("SRLIB_DATA", str(tmp_path))
+    with pytest.raises(SRError, match="img_002_SRF_2_HR.png"):
+        evaluate(bicubic, ["Set5"], [2])

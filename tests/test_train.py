@@ -12,6 +12,7 @@ from srlib.data import builtin_images, save_image
 from srlib.inference import load_model
 from srlib.models import VDSR as VDSRNet
 from srlib.train import (
+    RECIPES,
     Trainer,
     TrainingDiverged,
     clip_gradients,
@@ -174,6 +175,108 @@ def test_checkpoint_loads_as_a_model(tmp_path):
 
 def _cli(*args, **kw):
     return subprocess.run([sys.executable, "-m", "srlib", *args], capture_output=True, text=True, **kw)
+
+
+def test_recipe_check_refuses_impossible_values_before_the_data_is_loaded(tmp_path, monkeypatch):
+    assert all(r.check() is r for r in RECIPES.values())
+    monkeypatch.setattr(Trainer, "_dataset", lambda self: pytest.fail("the data was loaded"))
+    for change, message in [(dict(batch_size=0), "batch_size (--batch-size)"), (dict(lr=float("nan")), "lr (--lr)"),
+                            (dict(scales=(1,)), "scales (--scale)"), (dict(iterations=0), "iterations"),
+                            (dict(checkpoint_every=0), "checkpoint_every must be"), (dict(loss="l1"), "loss")]:
+        with pytest.raises(SRError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            Trainer(SRCNN.replace(**change), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_second_trainer_into_the_same_folder_is_refused_until_the_first_ends(tmp_path):
+    first = Trainer(SRCNN.replace(iterations=2), tmp_path, progress=False)
+    assert (tmp_path / ".lock.pid").read_text().startswith(f"pid {os.getpid()} on ")
+    with pytest.raises(SRError, match=f"another run is training into this folder \\(pid {os.getpid()} on "):
+        Trainer(SRCNN, tmp_path, resume=True, progress=False)
+    first.fit()  # releases the folder
+    assert not (tmp_path / ".lock.pid").exists()
+    Trainer(SRCNN, tmp_path, resume=True, progress=False).close()
+
+
+class _SecondSignalInSave(_StopAt):
+    """SIGTERM stops the loop; a second real SIGTERM arrives during each save after it."""
+
+    def save(self, name="last.pt"):
+        if self._stop_signal is not None:
+            os.kill(os.getpid(), signal.SIGTERM)  # with the default handler, this would kill pytest
+        return super().save(name)
+
+
+def test_a_second_signal_during_the_final_save_is_recorded_not_fatal(tmp_path):
+    t = _SecondSignalInSave(SRCNN, tmp_path, progress=False)
+    t.stop_at = 3
+    last = t.fit()
+    assert torch.load(last, weights_only=True)["iteration"] == 3
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # handed back after the final save
+
+
+def test_cli_train_a_signal_during_the_closing_evaluation_stops_it_and_exits_0(tmp_path, monkeypatch, capsys):
+    import srlib.evaluate
+    from srlib.cli import main
+
+    def killed(*args, **kw):
+        os.kill(os.getpid(), signal.SIGTERM)
+        pytest.fail("the signal did not stop the evaluation")
+
+    monkeypatch.setattr(srlib.evaluate, "evaluate", killed)  # the closing one (validation is the trainer's)
+    out = tmp_path / "run"
+    assert main(["train", "vdsr", "--data", "builtin", "--val-data", "builtin", "--scale", "2", "--iterations", "2",
+                 "--batch-size", "4", "--model-set", "depth=3", "width=8", "--quiet", "--out", str(out)]) == 0
+    assert f"evaluation stopped by signal 15; checkpoint: {out / 'last.pt'}" in capsys.readouterr().out
+    assert load_model(out / "last.pt")[1]["iteration"] == 2
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def _long_run(out):
+    """A run that trains until stopped, saving every 20 iterations."""
+    return subprocess.Popen([sys.executable, "-m", "srlib", "train", "srcnn", "--data", "builtin", "--val-data",
+                             "builtin", "--scale", "3", "--iterations", "100000", "--batch-size", "64",
+                             "--val-every", "20", "--out", str(out), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(path, p):
+    deadline = time.time() + 120
+    while not path.exists() and p.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert path.exists(), p.stderr.read()[-2000:] if p.poll() is not None else "timed out"
+
+
+def test_cli_train_a_second_run_into_a_running_folder_stops_at_once_naming_the_first(tmp_path):
+    out = tmp_path / "run"
+    first = _long_run(out)
+    try:
+        _wait_for(out / ".lock.pid", first)
+        second = _cli("train", "srcnn", "--data", "builtin", "--scale", "3", "--out", str(out))
+        assert second.returncode == 2 and f"(pid {first.pid} on " in second.stderr, second.stderr
+        assert len(second.stderr.strip().splitlines()) == 1
+        _wait_for(out / "last.pt", first)
+    finally:
+        first.send_signal(signal.SIGTERM)
+        stdout, stderr = first.communicate(timeout=120)
+    assert first.returncode == 0 and "stopped by signal" in stdout, stderr[-2000:]
+    assert load_model(out / "last.pt")[1]["iteration"] >= 20  # the first run's checkpoint, intact
+    assert not (out / ".lock.pid").exists()
+
+
+def test_cli_train_a_second_sigterm_during_shutdown_still_saves_and_exits_0(tmp_path):
+    out = tmp_path / "run"
+    p = _long_run(out)
+    _wait_for(out / "last.pt", p)
+    p.send_signal(signal.SIGTERM)
+    lines = []
+    while not any("stopped by signal" in x for x in lines) and p.poll() is None:
+        lines.append(p.stdout.readline())
+    p.send_signal(signal.SIGTERM)  # during the final save or the closing evaluation
+    stdout, stderr = p.communicate(timeout=120)
+    assert p.returncode == 0, stderr[-2000:]
+    assert f"checkpoint: {out / 'last.pt'}" in stdout
+    assert load_model(out / "last.pt")[1]["iteration"] >= 20
 
 
 def test_cli_train_stopped_by_sigterm_leaves_a_usable_checkpoint(tmp_path):
