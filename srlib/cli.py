@@ -47,14 +47,48 @@ def _method(name: str):
     return as_method(model, info["kind"], label, scales or None)
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate, format_table, write_json
+def _check_output(path: str, option: str) -> None:
+    """Refuse an output file that cannot be written before the work whose results it would hold."""
+    p = Path(path)
+    if p.is_dir():
+        raise SRError(f"{option} {path}: is a folder, not a file")
+    if not p.parent.is_dir():
+        raise SRError(f"{option} {path}: no such folder {p.parent}")
+    if not os.access(p.parent, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise SRError(f"{option} {path}: not writable")
 
+
+def _keep_json(path: str, data: dict) -> str:
+    """Write ``data`` to a new file named like ``path`` in the current folder, else the temporary
+    one; return its name (results that were computed are not lost to an unwritable path)."""
+    import json
+    import tempfile
+
+    for folder in (".", tempfile.gettempdir()):
+        try:
+            fd, name = tempfile.mkstemp(prefix=f"{Path(path).stem}-", suffix=".json", dir=folder)
+            with os.fdopen(fd, "w") as f:
+                json.dump(data, f, indent=1)
+            return os.path.abspath(name)
+        except OSError:
+            continue
+    return "no file (neither the current nor the temporary folder is writable)"
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate, format_table, to_json, write_json
+
+    if args.json:
+        _check_output(args.json, "--json")
     method = _method(args.model)
     results = evaluate(method, args.data, args.scale, progress=args.verbose)
     print(format_table(results, method.name))
     if args.json:
-        write_json(args.json, results, method.name)
+        try:
+            write_json(args.json, results, method.name)
+        except OSError as e:  # it became unwritable during the evaluation
+            kept = _keep_json(args.json, to_json(results, method.name))
+            raise SRError(f"--json {args.json}: cannot write ({e.strerror or e}); the results are in {kept}") from None
     return 0
 
 
@@ -67,12 +101,24 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM outside the training loop (which handles its own and saves)."""
+
+
+def _interrupt(signum, frame):
+    raise _Interrupted(signum)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    import signal
+
     from .data import have
     from .evaluate import evaluate, format_table
     from .inference import as_method, load_model, read_checkpoint
     from .train import RECIPES, Recipe, train
 
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise SRError(f"--out {args.out}: is a file; give a run folder")
     name = args.preset or args.model
     if name not in RECIPES:
         raise SRError(f"unknown preset {name!r}; choose from {', '.join(RECIPES)}")
@@ -110,13 +156,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.compile:
         changes["compile"] = True
     r = base.replace(**changes)
-    last = train(r, args.out, device=args.device, resume=args.resume, progress=not args.quiet)
-    if int(os.environ.get("RANK", 0)) == 0:
-        model, info = load_model(last)
-        method = as_method(model, info["kind"], f"{args.model} ({Path(args.out).name})", None)
-        results = evaluate(method, [r.val_data if have(r.val_data) else "builtin"], list(r.scales))
-        print(format_table(results, method.name))
-        print(f"checkpoint: {last}")
+    # The trainer handles signals while it trains and saves. Before (data loading) a signal ends
+    # the command as Ctrl-C does; after, it stops only the closing evaluation: the run is saved.
+    handlers = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    last = None
+    try:
+        last = train(r, args.out, device=args.device, resume=args.resume, progress=not args.quiet)
+        if int(os.environ.get("RANK", 0)) == 0:
+            model, info = load_model(last)
+            method = as_method(model, info["kind"], f"{args.model} ({Path(args.out).name})", None)
+            results = evaluate(method, [r.val_data if have(r.val_data) else "builtin"], list(r.scales))
+            print(format_table(results, method.name))
+            print(f"checkpoint: {last}")
+    except _Interrupted as e:
+        if last is None:
+            raise
+        print(f"evaluation stopped by signal {e.args[0]}; checkpoint: {last}", flush=True)
+    finally:
+        for sig, h in handlers.items():
+            signal.signal(sig, h)
     return 0
 
 
@@ -141,11 +199,57 @@ def _model_settings(items: list[str]) -> dict:
     return out
 
 
-def cmd_upscale(args: argparse.Namespace) -> int:
-    from .data.image import read_image, save_image
-    from .inference import upscale
+def _bytes(text: str) -> int:
+    """``2G``, ``500M``, ``1.5GiB``, ``800000000``: a memory size in bytes (binary units)."""
+    import re
 
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)(i?b)?\s*", text.lower())
+    if not m or float(m.group(1)) <= 0:
+        raise SRError(f"--max-memory {text!r}: expected a size such as 2G, 500M or 1.5GiB")
+    return int(float(m.group(1)) * 1024 ** " kmgt".index(m.group(2) or " "))
+
+
+def _upscale_one(src: Path, dst: Path, model, info: dict, args: argparse.Namespace) -> str:
+    """Upscale the file ``src`` into ``dst``; return the line that reports it."""
+    import time
+
+    from .data.image import check_photo_path, read_photo, save_photo
+    from .inference import upscale_photo
+
+    if dst.exists() and src.resolve() == dst.resolve():
+        raise SRError(f"{dst}: is the input file; refusing to overwrite it (give another output path)")
+    if dst.exists() and not args.overwrite:
+        raise SRError(f"{dst}: exists; give --overwrite to replace it")
+    photo = read_photo(src)
+    h, w = photo.pixels.shape[:2]
+    need = {"srcnn": 13, "vdsr": 8}.get(info["kind"], 4)
+    if min(h, w) < need:
+        raise SRError(f"{src}: a {w}x{h} image is too small for {args.model}")
+    check_photo_path(dst, photo)  # before the work, so that no result is lost at the end
+    t0 = time.perf_counter()
+    out = upscale_photo(photo, model, info["kind"], float(args.scale), tile=args.tile, max_memory=args.max_memory,
+                        half=args.half, progress=not args.quiet)
+    seconds = time.perf_counter() - t0
+    save_photo(dst, out)
+    oh, ow = out.pixels.shape[:2]
+    return f"{dst}: {w}x{h} -> {ow}x{oh}, x{args.scale:g} by {args.model} in {seconds:.1f} s"
+
+
+def cmd_upscale(args: argparse.Namespace) -> int:
+    from .data.datasets import IMAGE_SUFFIXES
+    from .train import pick_device
+
+    src, dst = Path(args.input), Path(args.output)
+    if not src.exists():
+        raise SRError(f"{src}: no such file or folder")
+    if args.tile is not None and args.tile < 8:
+        raise SRError(f"--tile {args.tile}: give at least 8 pixels")
+    args.max_memory = _bytes(args.max_memory) if args.max_memory else None
+    device = pick_device(args.device)
+    if args.half and device.type not in ("cuda", "mps"):
+        raise SRError(f"--half needs a GPU (cuda or mps), not {device.type}; on a CPU srlib infers in float32")
     model, info, _, scales = _load_named(args.model)
+    model = model.to(device)
     if args.scale is None:
         if len(scales) != 1:
             raise SRError(f"{args.model} supports scales {', '.join(f'{s:g}' for s in scales)}: give --scale")
@@ -153,13 +257,35 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     if scales and float(args.scale) not in scales:
         raise SRError(f"scale {args.scale:g} is not supported by {args.model} "
                       f"(supported: {', '.join(f'{s:g}' for s in scales)})")
-    image = read_image(args.input)
-    need = {"srcnn": 13, "vdsr": 8}.get(info["kind"], 4)
-    if min(image.shape[:2]) < need:
-        raise SRError(f"{args.input}: a {image.shape[1]}x{image.shape[0]} image is too small for {args.model}")
-    save_image(args.output, upscale(image, model, info["kind"], float(args.scale)))
-    print(f"{args.output}: {args.scale:g}x by {args.model}")
-    return 0
+    if not (1 < float(args.scale) <= 8):
+        raise SRError(f"--scale {args.scale:g}: use a number greater than 1 and at most 8")
+    if src.is_file():
+        print(_upscale_one(src, dst / src.name if dst.is_dir() else dst, model, info, args))
+        return 0
+    # A folder in, a folder out: what exists is skipped (unless --overwrite), a bad file is
+    # reported and the rest goes on, and a summary line ends the run.
+    if dst.exists() and not dst.is_dir():
+        raise SRError(f"{dst}: not a folder (the input {src} is one)")
+    if dst.resolve() == src.resolve():
+        raise SRError(f"{dst}: is the input folder; refusing to overwrite its images (give another folder)")
+    files = sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise SRError(f"{src}: no images (.png, .jpg, .tif, ...) in this folder")
+    dst.mkdir(parents=True, exist_ok=True)
+    done, skipped, failed = 0, 0, []
+    for f in files:
+        if (dst / f.name).exists() and not args.overwrite:
+            skipped += 1
+            continue
+        try:
+            print(_upscale_one(f, dst / f.name, model, info, args), flush=True)
+            done += 1
+        except SRError as e:
+            print(f"srlib upscale: error: {e}", file=sys.stderr, flush=True)
+            failed.append(f.name)
+    print(f"{dst}: {done} upscaled, {skipped} skipped (exist; --overwrite replaces them), {len(failed)} failed"
+          + (f" ({', '.join(failed)})" if failed else ""))
+    return 2 if failed else 0
 
 
 def cmd_pretrained(args: argparse.Namespace) -> int:
@@ -225,11 +351,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 
-    u = sub.add_parser("upscale", help="super-resolve an image file")
-    u.add_argument("input")
-    u.add_argument("output")
+    u = sub.add_parser("upscale", help="super-resolve an image file, or every image of a folder")
+    u.add_argument("input", help="image file, or folder of images")
+    u.add_argument("output", help="output file (same format rules as the input), or folder")
     u.add_argument("--model", required=True, help="shipped weights name or checkpoint file")
     u.add_argument("--scale", type=float)
+    u.add_argument("--tile", type=int, help="tile side in pixels (default: from --max-memory; 192 at most on a CPU)")
+    u.add_argument("--max-memory", help="memory for the network's tiles, e.g. 2G or 500M "
+                                        "(default: a quarter of the free RAM, or of the GPU's free memory)")
+    u.add_argument("--half", action="store_true", help="GPU: infer in bf16 (fp16 where the GPU has no bf16)")
+    u.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
+    u.add_argument("--overwrite", action="store_true", help="replace output files that exist")
+    u.add_argument("--quiet", action="store_true", help="no progress bar")
     u.set_defaults(func=cmd_upscale)
 
     pt = sub.add_parser("pretrained", help="list the weights shipped with srlib")

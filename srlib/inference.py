@@ -1,11 +1,16 @@
-"""Running a trained network on whole images, as the papers do.
+"""Running a trained network on images: benchmark images, and photos of any size.
 
 SRCNN and VDSR work on the bicubic-upscaled Y channel (Cb and Cr are upscaled bicubically
-for display); SRResNet and SRGAN take the LR RGB image itself.
+for display); SRResNet and SRGAN take the LR RGB image itself. Large images go through the
+network in tiles that overlap by its receptive radius (:func:`run_tiled`), which gives the
+whole image's result to the last bit in bounded memory. Chapters: SRCNN and VDSR (the
+pipelines), receptive fields (the radius), and the performance appendix (time and memory).
 """
 
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +18,15 @@ import torch
 from torch import nn
 
 from .data.degrade import bicubic_restore
-from .data.image import quantize, rgb_to_ycbcr, ycbcr_to_rgb
+from .data.image import Photo, quantize, rgb_to_ycbcr, ycbcr_to_rgb
+from .data.resize import output_shape, resize_sparse
 from .errors import SRError
 from .evaluate import Method
 from .models import SRCNN, VDSR, SRResNet
+from .receptive import receptive_field
 
-__all__ = ["KINDS", "make_model", "read_checkpoint", "load_model", "as_method", "upscale", "model_input"]
+__all__ = ["KINDS", "make_model", "read_checkpoint", "load_model", "as_method", "upscale", "upscale_photo",
+           "model_input", "run_tiled", "margin", "tile_size", "available_memory"]
 
 KINDS = {"srcnn": SRCNN, "vdsr": VDSR, "srresnet": SRResNet, "srgan": SRResNet}
 RGB_KINDS = ("srresnet", "srgan")
@@ -28,10 +36,18 @@ def make_model(kind: str, config: dict) -> nn.Module:
     """The network of ``kind`` ("srcnn", "vdsr", "srresnet", "srgan": its generator)."""
     if kind not in KINDS:
         raise SRError(f"unknown model kind {kind!r}; choose from {', '.join(KINDS)}")
+    import warnings
+
     try:
-        return KINDS[kind](**config)
-    except TypeError as err:  # an argument the constructor does not take
-        raise SRError(f"bad settings for {kind}: {err}") from None
+        with warnings.catch_warnings():  # torch warns of zero-size layers: refused below in one line
+            warnings.filterwarnings("ignore", "Initializing zero-element tensors")
+            model = KINDS[kind](**config)
+    except (TypeError, ValueError, RuntimeError) as err:  # an unknown argument, or an impossible value
+        first = str(err).partition("\n")[0]
+        raise SRError(f"bad settings for {kind}: {first}") from None
+    if any(p.numel() == 0 for p in model.parameters()):  # e.g. width=0: builds, but cannot learn
+        raise SRError(f"bad settings for {kind}: {config} gives layers without weights")
+    return model
 
 
 def read_checkpoint(path: str | Path) -> dict:
@@ -45,6 +61,8 @@ def read_checkpoint(path: str | Path) -> dict:
         raise SRError(f"{path}: not an srlib checkpoint ({type(e).__name__})") from None
     if not isinstance(ckpt, dict) or "kind" not in ckpt or "model" not in ckpt:
         raise SRError(f"{path}: not an srlib checkpoint (no 'kind'/'model' entries)")
+    if not isinstance(ckpt.get("model_config"), dict):  # the network cannot be rebuilt without it
+        raise SRError(f"{path}: not an srlib checkpoint (no 'model_config' entry)")
     return ckpt
 
 
@@ -55,10 +73,13 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn
     """
     path = Path(path)
     ckpt = read_checkpoint(path)
-    model = make_model(ckpt["kind"], ckpt["model_config"])
+    try:
+        model = make_model(ckpt["kind"], ckpt["model_config"])
+    except SRError as e:  # the file recorded impossible settings: name it
+        raise SRError(f"{path}: {e}") from None
     try:
         model.load_state_dict(ckpt["model"])
-    except RuntimeError as e:
+    except (RuntimeError, TypeError, AttributeError) as e:  # wrong shapes, or not a state_dict at all
         raise SRError(f"{path}: weights do not fit a {ckpt['kind']} model ({str(e).splitlines()[0]})") from None
     info = {k: v for k, v in ckpt.items() if k not in ("model", "optimizer", "disc", "opt_disc", "scalers", "rng")}
     info["path"] = str(path)
@@ -76,39 +97,213 @@ def model_input(model: nn.Module) -> nn.Module:
     return model
 
 
-@torch.no_grad()
-def _run(model: nn.Module, x: np.ndarray) -> np.ndarray:
-    """(H, W) or (H, W, C) float image through the network, on its device."""
-    t = torch.from_numpy(np.ascontiguousarray(x)).float()
-    t = t[None, None] if t.ndim == 2 else t.permute(2, 0, 1)[None]
-    out = model(t.to(_device_of(model)))[0].float().cpu()
-    return (out[0] if out.shape[0] == 1 else out.permute(1, 2, 0)).double().numpy()
+# ----- tiles ------------------------------------------------------------------------------
+# A fully convolutional network's output pixel depends only on the input pixels within its
+# receptive radius. So an image can go through the network in tiles that overlap by that
+# radius: each tile keeps only its core, whose outputs saw exactly what they would have seen
+# in the whole image (zero padding included, at the image's own borders). Memory is bounded
+# by the tile, and time grows with the pixel count. Chapter: receptive fields (notebook 02).
+
+CPU_TILE = 192  # the core side that ran fastest on a 2-core CPU (cache; benchmarks/upscale.py measures it)
 
 
-def as_method(model: nn.Module, kind: str, name: str, scales: tuple[float, ...] | None) -> Method:
-    """The model as an evaluate :class:`~srlib.evaluate.Method`."""
-    model_input(model.eval())
-    if kind in RGB_KINDS:
-        return Method(name, lambda lr, shape, s: np.clip(_run(model, lr), 0, 1), scales, rgb=True)
-    return Method(name, lambda lr, shape, s: _run(model, bicubic_restore(lr, shape)), scales)
+def margin(model: nn.Module) -> int:
+    """The receptive radius of ``model`` in input pixels: how far beyond a tile it looks."""
+    return math.ceil((receptive_field(model).size - 1) / 2)
 
 
-def upscale(image: np.ndarray, model: nn.Module, kind: str, scale: float) -> np.ndarray:
-    """Super-resolve a uint8 image (H, W) or (H, W, 3) by ``scale``; uint8 out.
+def _widest(model: nn.Module) -> tuple[float, int]:
+    """``(largest layer output in elements per input pixel, output pixels per input pixel side)``."""
+    area, widest = 1.0, 1.0
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            widest = max(widest, m.out_channels * area)
+        elif isinstance(m, nn.PixelShuffle):
+            area *= m.upscale_factor**2
+    return widest, round(math.sqrt(area))
 
-    Y models: the network on Y, Cb and Cr upscaled bicubically. RGB models: on RGB.
+
+def available_memory(device: torch.device) -> int:
+    """Free memory in bytes: the GPU's own for CUDA, else the machine's available RAM."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as f:
+            info = dict(line.split(":", 1) for line in f)
+        return int(info["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        try:
+            return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+        except (ValueError, OSError, AttributeError):  # not a POSIX system
+            return 4 << 30
+
+
+def tile_size(model: nn.Module, max_memory: int | None = None, half: bool = False) -> int:
+    """The core side of a tile (input pixels) whose activations fit in ``max_memory`` bytes.
+
+    ``max_memory`` defaults to a quarter of the free memory of the model's device. A tile's
+    peak is about three times its widest layer's output (input, output, workspace). On a CPU
+    the side is at most :data:`CPU_TILE`, which is faster than larger tiles (cache).
     """
-    model_input(model.eval())
-    a = np.asarray(image)
-    if kind in RGB_KINDS:
-        rgb = a if a.ndim == 3 else np.repeat(a[..., None], 3, -1)
-        out = _run(model, rgb / 255.0)
-        return quantize(out * 255.0) if a.ndim == 3 else quantize(out.mean(-1) * 255.0)
-    shape = tuple(int(np.ceil(n * scale - 1e-9)) for n in a.shape[:2])
-    if a.ndim == 2:
-        return quantize(_run(model, bicubic_restore(a / 255.0, shape)) * 255.0)
-    ycc = rgb_to_ycbcr(a / 255.0)
-    up = bicubic_restore(ycc, shape)
-    up[..., 0] = _run(model, up[..., 0])
-    return quantize(ycbcr_to_rgb(up) * 255.0)
+    device = _device_of(model)
+    budget = max_memory if max_memory is not None else available_memory(device) // 4
+    per_pixel = 3 * _widest(model)[0] * (2 if half else 4)
+    m = margin(model)
+    side = int(math.sqrt(max(budget, 0) / per_pixel)) - 2 * m
+    if side < 16:
+        need = per_pixel * (16 + 2 * m) ** 2
+        raise SRError(f"--max-memory {budget / 2**20:.0f} MiB is too small for this network: "
+                      f"tiles need at least {need / 2**20:.0f} MiB")
+    return min(side, CPU_TILE) if device.type == "cpu" else side
 
+
+def _spans(n: int, tile: int | None, start: int = 0, stop: int | None = None) -> list[tuple[int, int]]:
+    stop = n if stop is None else stop
+    step = tile or max(stop - start, 1)
+    return [(a, min(a + step, stop)) for a in range(start, stop, step)]
+
+
+def _precision(device: torch.device, half: bool) -> torch.dtype | None:
+    """The autocast dtype of ``--half``: bf16 where the GPU has it, else fp16."""
+    if not half:
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "mps":
+        return torch.float16
+    raise SRError("--half needs a GPU (cuda or mps); on a CPU srlib infers in float32")
+
+
+@torch.no_grad()
+def run_tiled(model: nn.Module, x: np.ndarray, tile: int | None = None, rows: tuple[int, int] | None = None, *,
+              half: bool = False, channels_last: bool = False, bar=None) -> np.ndarray:
+    """The network on an ``(H, W)`` or ``(H, W, C)`` float image, tile by tile; float32 out.
+
+    Tiles have cores of ``tile`` x ``tile`` input pixels (``None``: the whole image) and
+    overlap by :func:`margin`, so the result is the whole image's, to the last bit. ``rows``
+    limits the output to input rows ``[r0, r1)`` (the rest of ``x`` is context only). Output
+    size: the input's times the network's factor (1 for SRCNN and VDSR). ``bar``: a tqdm
+    bar, advanced once per tile.
+    """
+    device, dtype = _device_of(model), _precision(_device_of(model), half)
+    m, (_, f) = margin(model), _widest(model)
+    h, w = x.shape[:2]
+    r0, r1 = rows or (0, h)
+    out = np.empty(((r1 - r0) * f, w * f) + x.shape[2:], dtype=np.float32)
+    for a0, a1 in _spans(h, tile, r0, r1):
+        for b0, b1 in _spans(w, tile):
+            c0, c1, d0, d1 = max(a0 - m, 0), min(a1 + m, h), max(b0 - m, 0), min(b1 + m, w)
+            t = torch.from_numpy(np.ascontiguousarray(x[c0:c1, d0:d1], dtype=np.float32))
+            t = (t[None, None] if t.ndim == 2 else t.permute(2, 0, 1)[None]).to(device)
+            if channels_last:
+                t = t.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                y = model(t)[0].float()
+            y = y[:, (a0 - c0) * f:(a1 - c0) * f, (b0 - d0) * f:(b1 - d0) * f].cpu()
+            out[(a0 - r0) * f:(a1 - r0) * f, b0 * f:b1 * f] = (y[0] if y.shape[0] == 1 else y.permute(1, 2, 0)).numpy()
+            if bar is not None:
+                bar.update(1)
+    return out
+
+
+def as_method(model: nn.Module, kind: str, name: str, scales: tuple[float, ...] | None,
+              tile: int | None = None) -> Method:
+    """The model as an evaluate :class:`~srlib.evaluate.Method` (in tiles of ``tile``: the same numbers)."""
+    model_input(model.eval())
+    run = lambda x: run_tiled(model, x, tile).astype(np.float64)  # noqa: E731
+    if kind in RGB_KINDS:
+        return Method(name, lambda lr, shape, s: np.clip(run(lr), 0, 1), scales, rgb=True)
+    return Method(name, lambda lr, shape, s: run(bicubic_restore(lr, shape)), scales)
+
+
+# ----- photos -----------------------------------------------------------------------------
+def _encode(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """0-1 floats to the photo's own type: 8 or 16 bits rounded and clipped, float32 as is."""
+    if dtype == np.uint8:
+        return quantize(x * 255.0)
+    if dtype == np.uint16:
+        return np.clip(np.floor(x * 65535.0 + 0.5), 0, 65535).astype(np.uint16)
+    return x.astype(np.float32)
+
+
+def _along(m, a: np.ndarray, axis: int) -> np.ndarray:
+    """The sparse matrix ``m`` applied along ``axis`` (0 or 1) of ``a``."""
+    a = np.moveaxis(a, axis, 0)
+    return np.moveaxis((m @ a.reshape(a.shape[0], -1)).reshape((m.shape[0],) + a.shape[1:]), 0, axis)
+
+
+def _resize_rows(x: np.ndarray, mh, mw, lo: int, cols_first: bool) -> np.ndarray:
+    """MATLAB's bicubic of the input rows ``x`` (image rows ``lo ..``) by the sparse matrices
+    ``mh`` (this band's output rows) and ``mw`` (all output columns), in imresize's axis order."""
+    mh = mh[:, lo:lo + x.shape[0]]
+    return _along(mh, _along(mw, x, 1), 0) if cols_first else _along(mw, _along(mh, x, 0), 1)
+
+
+def upscale_photo(photo: Photo, model: nn.Module, kind: str, scale: float, *, tile: int | None = None,
+                  max_memory: int | None = None, half: bool = False, progress: bool = False) -> Photo:
+    """Super-resolve a :class:`~srlib.data.image.Photo` by ``scale``, in tiles; same type out.
+
+    Y models (SRCNN, VDSR): the network on the bicubic-upscaled Y, Cb and Cr bicubic (MATLAB's),
+    as the papers show their results. RGB models (SRResNet, SRGAN): on the RGB image itself.
+    Grayscale stays grayscale; alpha is upscaled bicubically and put back; 8 bits, 16 bits or
+    float in gives the same out (float values beyond [0, 1] are not clipped). The work goes in
+    bands of output rows, so memory is bounded by a tile and a band whatever the image size.
+    """
+    from tqdm.auto import tqdm
+
+    model_input(model.eval())
+    device = _device_of(model)
+    tile = tile or tile_size(model, max_memory, half)
+    m, (_, factor) = margin(model), _widest(model)
+    px, peak = photo.pixels, photo.peak
+    h, w = px.shape[:2]
+    rgb_model = kind in RGB_KINDS
+    oh, ow = (h * factor, w * factor) if rgb_model else output_shape((h, w), scale)
+    mh, mw = resize_sparse(h, oh, oh / h), resize_sparse(w, ow, ow / w)
+    cols_first = ow / w < oh / h  # imresize resizes the axis of the smaller scale first
+    out = np.empty((oh, ow) + px.shape[2:], dtype=px.dtype)
+    alpha = None if photo.alpha is None else np.empty((oh, ow), dtype=photo.alpha.dtype)
+    clip = (lambda x: np.clip(x, 0, 1)) if px.dtype != np.float32 else (lambda x: x)  # noqa: E731
+    band = tile * factor if rgb_model else tile
+    n_bands, n_cols = math.ceil(oh / band), math.ceil((w if rgb_model else ow) / tile)
+    bar = tqdm(total=n_bands * n_cols, desc=f"x{scale:g} in tiles of {tile}", unit="tile", disable=not progress)
+    with bar:
+        for y0, y1 in _spans(oh, band):
+            if rgb_model:  # LR rows with their context; the network upscales them itself
+                a0, a1 = y0 // factor, y1 // factor
+                c0, c1 = max(a0 - m, 0), min(a1 + m, h)
+                lr = px[c0:c1].astype(np.float64) / peak
+                lr = lr if lr.ndim == 3 else np.repeat(lr[..., None], 3, -1)
+                sr = run_tiled(model, lr, tile, (a0 - c0, a1 - c0), half=half, channels_last=device.type == "cuda",
+                               bar=bar).astype(np.float64)
+                out[y0:y1] = _encode(clip(sr if px.ndim == 3 else sr.mean(-1)), px.dtype)
+            else:  # bicubic rows y0 - m .. y1 + m of the output (context for the network)
+                c0, c1 = max(y0 - m, 0), min(y1 + m, oh)
+                rows = mh[c0:c1]
+                lo, hi = int(rows.indices.min()), int(rows.indices.max()) + 1
+                lr = px[lo:hi].astype(np.float64) / peak
+                up = _resize_rows(rgb_to_ycbcr(lr) if px.ndim == 3 else lr, rows, mw, lo, cols_first)
+                y = up[..., 0] if px.ndim == 3 else up
+                sr = run_tiled(model, y, tile, (y0 - c0, y1 - c0), half=half, channels_last=device.type == "cuda",
+                               bar=bar).astype(np.float64)
+                if px.ndim == 3:
+                    core = up[y0 - c0:y1 - c0]
+                    core[..., 0] = sr
+                    sr = ycbcr_to_rgb(core)
+                out[y0:y1] = _encode(clip(sr), px.dtype)
+            if alpha is not None:
+                rows = mh[y0:y1]
+                lo, hi = int(rows.indices.min()), int(rows.indices.max()) + 1
+                a = _resize_rows(photo.alpha[lo:hi].astype(np.float64) / peak, rows, mw, lo, cols_first)
+                alpha[y0:y1] = _encode(np.clip(a, 0, 1), photo.alpha.dtype)
+    return Photo(out, alpha)
+
+
+def upscale(image: np.ndarray, model: nn.Module, kind: str, scale: float, *, tile: int | None = None,
+            max_memory: int | None = None, half: bool = False, progress: bool = False) -> np.ndarray:
+    """Super-resolve a uint8 image (H, W) or (H, W, 3) by ``scale``; uint8 out (see :func:`upscale_photo`)."""
+    a = np.asarray(image)
+    if a.dtype != np.uint8:
+        raise SRError(f"upscale: expected a uint8 image, got {a.dtype} (use upscale_photo for 16-bit or float)")
+    return upscale_photo(Photo(a), model, kind, scale, tile=tile, max_memory=max_memory, half=half,
+                         progress=progress).pixels

@@ -108,3 +108,26 @@ def test_shipped_weights_are_listed_and_usable(tmp_path):
         (r,) = json.loads((tmp_path / "r.json").read_text())["results"]
         bicubic = json.loads(_cli_json(tmp_path, "bicubic", small, s))["results"][0]
         assert r["psnr"] > bicubic["psnr"], (name, r["psnr"], bicubic["psnr"])  # the weights learned something
+
+
+@pytest.mark.parametrize("kind, config, message", [
+    ("vdsr", None, "no 'model_config' entry"),
+    ("vdsr", {"depth": 1}, "bad settings for vdsr: depth must be at least 2"),
+    ("vdsr", {"width": 0}, "gives layers without weights"),
+    ("vdsr", {"width": -3}, "bad settings for vdsr"),
+    ("srcnn", {"padding": "x"}, "bad settings for srcnn: padding must be 'valid' or 'same'"),
+])
+def test_checkpoints_with_impossible_settings_are_refused_naming_the_file(tmp_path, capsys, kind, config, message):
+    from srlib import SRError
+    from srlib.cli import main
+    from srlib.inference import load_model
+
+    ckpt = {"kind": kind, "model": {}, "scales": [2.0], **({"model_config": config} if config is not None else {})}
+    path = tmp_path / "odd.pt"
+    torch.save(ckpt, path)
+    with pytest.raises(SRError) as e:
+        load_model(path)
+    assert str(e.value).startswith(f"{path}: ") and message in str(e.value)
+    assert main(["evaluate", "--model", str(path), "--data", "builtin", "--scale", "2"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: " in err and message in err and len(err.strip().splitlines()) == 1, err

@@ -28,7 +28,7 @@ import torch
 from ..errors import SRError
 from .image import quantize
 
-__all__ = ["cubic", "resize_matrix", "output_shape", "imresize", "imresize_torch"]
+__all__ = ["cubic", "resize_matrix", "resize_sparse", "output_shape", "imresize", "imresize_torch"]
 
 
 def cubic(x: np.ndarray, a: float = -0.5) -> np.ndarray:
@@ -41,7 +41,8 @@ def cubic(x: np.ndarray, a: float = -0.5) -> np.ndarray:
 
 
 @lru_cache(maxsize=256)
-def _matrix(in_len: int, out_len: int, scale: float, antialias: bool) -> np.ndarray:
+def _taps(in_len: int, out_len: int, scale: float, antialias: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The input index (0-based, mirrored) and weight of every tap of every output pixel: ``(out, taps)``."""
     width = 4.0
     if scale < 1 and antialias:
         kernel = lambda x: scale * cubic(scale * x)  # noqa: E731  (stretched kernel)
@@ -57,8 +58,16 @@ def _matrix(in_len: int, out_len: int, scale: float, antialias: bool) -> np.ndar
     w = w / w.sum(axis=1, keepdims=True)
     mirror = np.concatenate([np.arange(in_len), np.arange(in_len)[::-1]])  # symmetric padding
     idx = mirror[np.mod(idx.astype(np.int64) - 1, 2 * in_len)]
+    idx.setflags(write=False)
+    w.setflags(write=False)
+    return idx, w
+
+
+@lru_cache(maxsize=256)
+def _matrix(in_len: int, out_len: int, scale: float, antialias: bool) -> np.ndarray:
+    idx, w = _taps(in_len, out_len, scale, antialias)
     m = np.zeros((out_len, in_len))
-    np.add.at(m, (np.repeat(np.arange(out_len), taps), idx.ravel()), w.ravel())
+    np.add.at(m, (np.repeat(np.arange(out_len), idx.shape[1]), idx.ravel()), w.ravel())
     m.setflags(write=False)
     return m
 
@@ -72,6 +81,25 @@ def resize_matrix(in_len: int, out_len: int, scale: float | None = None, antiali
     if in_len < 1 or out_len < 1:
         raise SRError(f"imresize: lengths must be positive, got {in_len} -> {out_len}")
     return _matrix(int(in_len), int(out_len), float(scale if scale is not None else out_len / in_len), bool(antialias))
+
+
+def resize_sparse(in_len: int, out_len: int, scale: float | None = None, antialias: bool = True):
+    """:func:`resize_matrix` as a sparse CSR matrix (``scipy.sparse.csr_array``).
+
+    For large images (the dense matrix of an 8000-pixel side is 256 MB) and for resizing in
+    tiles: a product with any block of its rows and columns computes each output pixel from
+    its own few taps in one fixed order, so a tile gets exactly the numbers of the whole image.
+    """
+    from scipy.sparse import csr_array
+
+    if in_len < 1 or out_len < 1:
+        raise SRError(f"imresize: lengths must be positive, got {in_len} -> {out_len}")
+    idx, w = _taps(int(in_len), int(out_len), float(scale if scale is not None else out_len / in_len),
+                   bool(antialias))
+    rows = np.repeat(np.arange(out_len), idx.shape[1])
+    m = csr_array((w.ravel(), (rows, idx.ravel())), shape=(out_len, in_len))
+    m.sum_duplicates()  # mirrored taps that hit the same pixel are added, as in the dense matrix
+    return m
 
 
 def _check_scale(scale: float) -> float:
