@@ -208,9 +208,14 @@ def run_tiled(model: nn.Module, x: np.ndarray, tile: int | None = None, rows: tu
 
 def as_method(model: nn.Module, kind: str, name: str, scales: tuple[float, ...] | None,
               tile: int | None = None) -> Method:
-    """The model as an evaluate :class:`~srlib.evaluate.Method` (in tiles of ``tile``: the same numbers)."""
+    """The model as an evaluate :class:`~srlib.evaluate.Method`.
+
+    Images larger than two tiles (``tile``, by default :func:`tile_size`) go through the
+    network in tiles: the same numbers, in bounded memory; smaller ones at once.
+    """
     model_input(model.eval())
-    run = lambda x: run_tiled(model, x, tile).astype(np.float64)  # noqa: E731
+    side = tile or tile_size(model)
+    run = lambda x: run_tiled(model, x, side if max(x.shape[:2]) > 2 * side else None).astype(np.float64)  # noqa: E731
     if kind in RGB_KINDS:
         return Method(name, lambda lr, shape, s: np.clip(run(lr), 0, 1), scales, rgb=True)
     return Method(name, lambda lr, shape, s: run(bicubic_restore(lr, shape)), scales)
@@ -275,8 +280,10 @@ def upscale_photo(photo: Photo, model: nn.Module, kind: str, scale: float, *, ti
                 lr = px[c0:c1].astype(np.float64) / peak
                 lr = lr if lr.ndim == 3 else np.repeat(lr[..., None], 3, -1)
                 sr = run_tiled(model, lr, tile, (a0 - c0, a1 - c0), half=half, channels_last=device.type == "cuda",
-                               bar=bar).astype(np.float64)
-                out[y0:y1] = _encode(clip(sr if px.ndim == 3 else sr.mean(-1)), px.dtype)
+                               bar=bar)
+                for x0, x1 in _spans(ow, 1024):  # this band is factor x tile rows tall: in chunks, few temporaries
+                    part = sr[:, x0:x1].astype(np.float64)
+                    out[y0:y1, x0:x1] = _encode(clip(part if px.ndim == 3 else part.mean(-1)), px.dtype)
             else:  # bicubic rows y0 - m .. y1 + m of the output (context for the network)
                 c0, c1 = max(y0 - m, 0), min(y1 + m, oh)
                 rows = mh[c0:c1]

@@ -84,3 +84,19 @@ def test_inference_on_cuda_equals_the_cpu():
     cpu = evaluate(as_method(pretrained("vdsr"), "vdsr", "vdsr", (2.0,)), ["builtin"], [2.0])
     gpu = evaluate(as_method(pretrained("vdsr", device="cuda"), "vdsr", "vdsr", (2.0,)), ["builtin"], [2.0])
     assert abs(cpu[0].psnr - gpu[0].psnr) < 0.01
+
+
+def test_tiled_upscale_on_cuda_in_full_and_half_precision():
+    from srlib.data import builtin_images
+    from srlib.data.image import Photo
+    from srlib.inference import run_tiled, upscale_photo
+
+    cpu, gpu = pretrained("vdsr"), pretrained("vdsr", device="cuda")
+    x = np.random.default_rng(0).random((150, 130))
+    ref = run_tiled(cpu, x)
+    assert np.abs(run_tiled(gpu, x, 40) - ref).max() < 1e-3  # cuDNN's algorithms: float rounding only
+    half = run_tiled(gpu, x, 40, half=True)  # bf16 where the GPU has it, else fp16
+    assert np.abs(half - ref).mean() < 5e-3
+    img = builtin_images()[0][1][:100, :120]
+    out = upscale_photo(Photo(img), gpu, "vdsr", 2, half=True)
+    assert out.pixels.shape == (200, 240, 3) and out.pixels.dtype == np.uint8

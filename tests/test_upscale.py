@@ -13,7 +13,7 @@ from PIL import Image
 from srlib import SRError
 from srlib.data import bicubic_restore, builtin_images, imresize, quantize, rgb_to_ycbcr, ycbcr_to_rgb
 from srlib.data.image import Photo, read_photo, save_photo
-from srlib.inference import margin, run_tiled, tile_size, upscale, upscale_photo
+from srlib.inference import as_method, margin, run_tiled, tile_size, upscale, upscale_photo
 from srlib.models import VDSR, SRResNet
 from srlib.pretrained import load
 
@@ -224,3 +224,11 @@ def test_rgb_network_on_a_tiny_model_upscales_by_its_factor():
     model = SRResNet(scale=2, blocks=1, width=8).eval()
     out = upscale(builtin_images()[0][1][:10, :12], model, "srresnet", 2, tile=4)
     assert out.shape == (20, 24, 3)
+
+
+def test_evaluation_goes_in_tiles_with_the_same_numbers(nets):
+    model, _ = nets["srcnn-x3"]
+    lr = np.random.default_rng(3).random((40, 45))
+    tiled = as_method(model, "srcnn", "tiled", (3.0,), tile=16).run(lr, (120, 135), 3)  # larger than two tiles
+    whole = as_method(model, "srcnn", "whole", (3.0,), tile=1000).run(lr, (120, 135), 3)
+    assert np.array_equal(tiled, whole) and tiled.dtype == np.float64
