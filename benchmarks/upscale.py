@@ -9,7 +9,7 @@ the network at once (the behaviour before tiling), run only where its activation
 ``--whole-limit``. Time per input megapixel should be flat: the targets are a 12 MP photo
 at x2 with VDSR in under 2 GB, and time per megapixel within 20% from 0.5 to 24 MP.
 
-    python benchmarks/upscale.py [--sizes 0.5 2 12 24] [--models srcnn-x3 vdsr] [--json out.json]
+    python benchmarks/upscale.py [--sizes 0.5 2 12 24] [--models srcnn-x3 vdsr] [--json out.json [--update]]
 """
 
 from __future__ import annotations
@@ -95,6 +95,8 @@ def main() -> None:
                    help="tile sides to compare first, on a photo of --sweep-mp megapixels")
     p.add_argument("--sweep-mp", type=float, default=0.5)
     p.add_argument("--json", help="also write the results here")
+    p.add_argument("--update", action="store_true",
+                   help="keep the other networks' results already in --json (re-measure only --models)")
     p.add_argument("--one", nargs=4, metavar=("MODEL", "MP", "MODE", "TILE"), help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.one:
@@ -105,6 +107,10 @@ def main() -> None:
     print(f"{'model':<18} {'scale':>5} {'input':>13} {'mode':>6} {'tile':>5} {'seconds':>8} {'s/MP':>6} "
           f"{'peak RSS':>9} {'baseline':>9}")
     rows, sweep = [], []
+    if a.update and a.json and Path(a.json).is_file():
+        kept = json.loads(Path(a.json).read_text())
+        rows = [r for r in kept["rows"] if r["model"] not in a.models]
+        sweep = [r for r in kept["tile_sweep"] if r["model"] not in a.models]
 
     def run(name: str, mp: float, mode: str, tile: int = 0) -> dict | None:
         out = subprocess.run([sys.executable, __file__, "--one", name, str(mp), mode, str(tile)], capture_output=True,
