@@ -139,7 +139,8 @@ class Recipe:
         for name in ("epochs", "minutes", "lr_last", "lr_step_epochs"):
             need(getattr(self, name) is None or positive(getattr(self, name)), name, "a positive number")
         need(positive(self.lr), "lr", "a positive number")
-        need(positive(self.clip_value), "clip_value", "a positive number")
+        need(positive(self.clip_value) or (self.clip is None and self.clip_value == 0), "clip_value",
+             "a positive number" + (" (or 0 with no clipping)" if self.clip is None else ""))
         need(self.workers is None or whole(self.workers, 0), "workers", "a whole number of at least 0")
         need(self.optimizer in ("sgd", "adam"), "optimizer", "'sgd' or 'adam'")
         need(self.schedule in ("step", "cosine", "constant"), "schedule", "'step', 'cosine' or 'constant'")

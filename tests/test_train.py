@@ -179,6 +179,9 @@ def _cli(*args, **kw):
 
 def test_recipe_check_refuses_impossible_values_before_the_data_is_loaded(tmp_path, monkeypatch):
     assert all(r.check() is r for r in RECIPES.values())
+    assert SRCNN.replace(clip=None, clip_value=0.0).check()  # no clipping: theta 0 is fine (notebook 03)
+    with pytest.raises(SRError, match="clip_value"):
+        SRCNN.replace(clip="adjustable", clip_value=0.0).check()
     monkeypatch.setattr(Trainer, "_dataset", lambda self: pytest.fail("the data was loaded"))
     for change, message in [(dict(batch_size=0), "batch_size (--batch-size)"), (dict(lr=float("nan")), "lr (--lr)"),
                             (dict(scales=(1,)), "scales (--scale)"), (dict(iterations=0), "iterations"),
