@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -163,6 +164,28 @@ def _spans(n: int, tile: int | None, start: int = 0, stop: int | None = None) ->
     return [(a, min(a + step, stop)) for a in range(start, stop, step)]
 
 
+@cache
+def keep_freed_memory() -> bool:
+    """Ask glibc to keep freed memory for reuse instead of returning it to the system at once.
+
+    By default glibc gives large freed blocks back to the operating system, so the next tile's
+    activations arrive as fresh pages that the kernel must zero: on a 2-core CPU that was a
+    third of VDSR's inference time (0.25-0.30 s per 232x232 tile, 0.18 s with this; see
+    benchmarks/upscale.py). Blocks up to 32 MB then come from the heap, and up to 256 MB of
+    free heap is kept. Process-wide, once; Linux with glibc only (elsewhere: nothing, False).
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # malloc.h
+    return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 256 << 20))
+
+
 def _precision(device: torch.device, half: bool) -> torch.dtype | None:
     """The autocast dtype of ``--half``: bf16 where the GPU has it, else fp16."""
     if not half:
@@ -186,6 +209,8 @@ def run_tiled(model: nn.Module, x: np.ndarray, tile: int | None = None, rows: tu
     bar, advanced once per tile.
     """
     device, dtype = _device_of(model), _precision(_device_of(model), half)
+    if device.type == "cpu":
+        keep_freed_memory()
     m, (_, f) = margin(model), _widest(model)
     h, w = x.shape[:2]
     r0, r1 = rows or (0, h)

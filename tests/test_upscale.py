@@ -232,3 +232,11 @@ def test_evaluation_goes_in_tiles_with_the_same_numbers(nets):
     tiled = as_method(model, "srcnn", "tiled", (3.0,), tile=16).run(lr, (120, 135), 3)  # larger than two tiles
     whole = as_method(model, "srcnn", "whole", (3.0,), tile=1000).run(lr, (120, 135), 3)
     assert np.array_equal(tiled, whole) and tiled.dtype == np.float64
+
+
+def test_freed_memory_is_kept_for_the_next_tile_on_glibc():
+    import platform
+
+    from srlib.inference import keep_freed_memory
+
+    assert keep_freed_memory() == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
