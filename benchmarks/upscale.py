@@ -10,6 +10,7 @@ the network at once (the behaviour before tiling), run only where its activation
 at x2 with VDSR in under 2 GB, and time per megapixel within 20% from 0.5 to 24 MP.
 
     python benchmarks/upscale.py [--sizes 0.5 2 12 24] [--models srcnn-x3 vdsr] [--json out.json [--update]]
+    python benchmarks/upscale.py --allocator --json out.json   # glibc default vs keep_freed_memory
 """
 
 from __future__ import annotations
@@ -98,7 +99,15 @@ def main() -> None:
     p.add_argument("--update", action="store_true",
                    help="keep the other networks' results already in --json (re-measure only --models)")
     p.add_argument("--one", nargs=4, metavar=("MODEL", "MP", "MODE", "TILE"), help=argparse.SUPPRESS)
+    p.add_argument("--allocator", action="store_true",
+                   help="only compare glibc's default (freed memory returned at once) with srlib's setting "
+                        "(keep_freed_memory) on a --sweep-mp photo, and add the result to --json")
+    p.add_argument("--plain", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
+    if a.plain:  # glibc's default behaviour: what srlib's keep_freed_memory changes
+        import srlib.inference
+
+        srlib.inference.keep_freed_memory = lambda: False
     if a.one:
         print(json.dumps(one(a.one[0], float(a.one[1]), a.one[2] == "whole", int(a.one[3]) or None)))
         return
@@ -127,6 +136,21 @@ def main() -> None:
     def save() -> None:  # after every case: a long run keeps what it measured
         if a.json:
             Path(a.json).write_text(json.dumps({**about, "tile_sweep": sweep, "rows": rows}, indent=1))
+
+    if a.allocator:
+        result = {}
+        for name in a.models:
+            for plain in (True, False):
+                out = subprocess.run([sys.executable, __file__, "--one", name, str(a.sweep_mp), "tiled", "0"]
+                                     + (["--plain"] if plain else []), capture_output=True, text=True, check=True)
+                r = json.loads(out.stdout.strip().splitlines()[-1])
+                result.setdefault(name, {})["glibc default" if plain else "keep_freed_memory"] = r["seconds_per_mp"]
+                print(f"{name:<18} {a.sweep_mp:g} MP  {'glibc default' if plain else 'keep_freed_memory':<18} "
+                      f"{r['seconds_per_mp']:6.2f} s per input MP", flush=True)
+        if a.json:
+            kept = json.loads(Path(a.json).read_text()) if Path(a.json).is_file() else {}
+            Path(a.json).write_text(json.dumps({**kept, "allocator": result}, indent=1))
+        return
 
     for name in [m for m in a.models if m != "srresnet-x4-small"] if a.tiles else []:
         for tile in a.tiles + [0]:
