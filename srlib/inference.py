@@ -27,7 +27,7 @@ from .models import SRCNN, VDSR, SRResNet
 from .receptive import receptive_field
 
 __all__ = ["KINDS", "make_model", "read_checkpoint", "load_model", "as_method", "upscale", "upscale_photo",
-           "model_input", "run_tiled", "margin", "tile_size", "available_memory"]
+           "model_input", "run_tiled", "margin", "tile_size", "available_memory", "keep_freed_memory", "CPU_TILE"]
 
 KINDS = {"srcnn": SRCNN, "vdsr": VDSR, "srresnet": SRResNet, "srgan": SRResNet}
 RGB_KINDS = ("srresnet", "srgan")
@@ -169,10 +169,11 @@ def keep_freed_memory() -> bool:
     """Ask glibc to keep freed memory for reuse instead of returning it to the system at once.
 
     By default glibc gives large freed blocks back to the operating system, so the next tile's
-    activations arrive as fresh pages that the kernel must zero: on a 2-core CPU that was a
-    third of VDSR's inference time (0.25-0.30 s per 232x232 tile, 0.18 s with this; see
-    benchmarks/upscale.py). Blocks up to 32 MB then come from the heap, and up to 256 MB of
-    free heap is kept. Process-wide, once; Linux with glibc only (elsewhere: nothing, False).
+    activations arrive as fresh pages that the kernel must zero first, which slows inference
+    on a CPU down markedly (``benchmarks/upscale.py --allocator`` measures both; the book's
+    performance appendix shows the result). Blocks up to 32 MB then come from the heap, and
+    up to 256 MB of free heap is kept. Process-wide, once; Linux with glibc only (elsewhere
+    it does nothing and returns False).
     """
     import ctypes
     import ctypes.util
