@@ -288,6 +288,19 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export, export_name
+
+    manifest = export(args.models, args.out)
+    for name in dict.fromkeys(map(export_name, args.models)):
+        e = manifest["models"][name]
+        scales = ",".join(f"{s:g}" for s in e["scales"])
+        print(f"{Path(args.out) / e['file']}: {e['kind']}, {e['input']} input, x{scales}, "
+              f"{e['bytes'] / 2**20:.1f} MiB, ONNX Runtime within {e['max_difference']:.1e} of PyTorch")
+    print(f"{Path(args.out) / 'manifest.json'}: {len(manifest['models'])} models")
+    return 0
+
+
 def cmd_pretrained(args: argparse.Namespace) -> int:
     from .pretrained import index
 
@@ -364,6 +377,11 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--overwrite", action="store_true", help="replace output files that exist")
     u.add_argument("--quiet", action="store_true", help="no progress bar")
     u.set_defaults(func=cmd_upscale)
+
+    x = sub.add_parser("export", help="write networks as ONNX files (dynamic size) with a manifest.json")
+    x.add_argument("models", nargs="+", help="shipped weights names or checkpoint files")
+    x.add_argument("--out", default="onnx", help="folder of the .onnx files and manifest.json (default: onnx)")
+    x.set_defaults(func=cmd_export)
 
     pt = sub.add_parser("pretrained", help="list the weights shipped with srlib")
     pt.set_defaults(func=cmd_pretrained)

@@ -3,7 +3,9 @@
 The build itself is the session fixture ``built`` of tests/conftest.py, shared with test_browser.py.
 """
 
+import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -99,3 +101,20 @@ def test_launch_buttons_and_repository(built):
     html = (built / "book" / "srcnn.html").read_text()
     assert url in html
     assert "colab.research.google.com/github/" in html and "mybinder.org" in html
+
+
+def test_upscale_page_carries_its_networks_and_runtime(built):
+    """The page "Upscale your own photo" works from the site's own files (tests/test_browser.py runs it)."""
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    import upscale_page
+
+    folder = built / "_static" / "upscale"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert list(manifest["models"]) == upscale_page.MODELS
+    for e in manifest["models"].values():
+        assert (folder / e["file"]).stat().st_size == e["bytes"] and e["max_difference"] <= 1e-4
+    runtime = json.loads((folder / "runtime.json").read_text())
+    assert runtime == {"version": upscale_page.ORT_VERSION, "base": "ort/"}, "onnxruntime-web was not fetched"
+    assert all((folder / "ort" / f).stat().st_size > 10_000 for f in upscale_page.ORT_FILES)
+    assert all((folder / e["file"]).is_file() for e in manifest["examples"])
+    assert {"worker.js", "page.js", "page.css"} <= {p.name for p in folder.iterdir()}

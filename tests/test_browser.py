@@ -22,11 +22,13 @@ from __future__ import annotations
 import base64
 import functools
 import http.server
+import io
 import json
 import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -35,6 +37,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+import numpy as np
 import pytest
 import yaml
 from conftest import ROOT
@@ -43,9 +46,11 @@ pytestmark = pytest.mark.book
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 # Without the background-networking flags Chromium keeps calling home and floods a closed network.
+# The host resolver rules block every host but 127.0.0.1: the book must work from its own files.
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", "--window-size=1280,1600"]
+        "--disable-dev-shm-usage", "--window-size=1280,1600",
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
@@ -102,6 +107,12 @@ class WebDriver:
 
     def run(self, script: str):
         return self._call("POST", f"/session/{self.session}/execute/sync", {"script": script, "args": []})
+
+    def send_file(self, css: str, path: Path) -> None:
+        """Give the file ``path`` to the file input matched by ``css`` (as a user picking it)."""
+        element = self._call("POST", f"/session/{self.session}/element", {"using": "css selector", "value": css})
+        self._call("POST", f"/session/{self.session}/element/{next(iter(element.values()))}/value",
+                   {"text": str(path)})
 
     def browser_log(self) -> list[dict]:
         return self._call("POST", f"/session/{self.session}/se/log", {"type": "browser"})
@@ -244,3 +255,114 @@ def test_widgets_have_their_containers(visits):
     notebooks = [c for c in _chapters() if c.startswith("notebooks/")]
     if notebooks:
         assert checked, f"no notebook of the book has saved widget state: {notebooks}"
+
+
+# ----- "Upscale your own photo" (book/upscale.md): the networks in the reader's browser -----------------
+STATE = """const r = document.getElementById('srlib-upscale');
+return {state: r.dataset.state, status: document.getElementById('up-status').textContent, backend: r.dataset.backend,
+        network_seconds: Number(r.dataset.networkSeconds), seconds: Number(r.dataset.seconds),
+        workers: Number(r.dataset.workers)};"""
+
+
+def upscale_in_page(driver: WebDriver, server: str, image: Path, model: str, scale: int,
+                    timeout: float = 900) -> tuple[np.ndarray, dict]:
+    """Open the page, choose ``model`` and ``scale``, give it ``image`` through the file input
+    and wait for the worker: ``(the network's result as uint8 RGB, the page's state)``."""
+    from PIL import Image
+
+    driver.get(f"{server}/book/upscale.html")
+    end = time.monotonic() + 120
+    while (info := driver.run(STATE))["state"] == "loading" and time.monotonic() < end:
+        time.sleep(0.2)
+    assert info["state"] == "ready", info
+    driver.run(f"""const m = document.getElementById('up-model'); m.value = {json.dumps(model)};
+                   m.dispatchEvent(new Event('change'));
+                   document.getElementById('up-scale').value = '{scale}';""")
+    driver.send_file("#up-file", image)
+    end = time.monotonic() + timeout
+    while (info := driver.run(STATE))["state"] not in ("done", "error") and time.monotonic() < end:
+        time.sleep(0.5)
+    assert info["state"] == "done", info
+    url = driver.run("return document.getElementById('up-sr').toDataURL('image/png')")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGB")), info
+
+
+def upscale_on_command_line(image: Path, model: str, scale: int, out: Path,
+                            threads: int | None = None) -> tuple[np.ndarray, float]:
+    """``srlib upscale`` on the same file (on ``threads`` CPU threads; None: PyTorch's default):
+    ``(its result, the seconds it reports)``."""
+    import os
+
+    from PIL import Image
+
+    env = os.environ | ({"OMP_NUM_THREADS": str(threads)} if threads else {})
+    p = subprocess.run([sys.executable, "-m", "srlib", "upscale", str(image), str(out), "--model", model,
+                        "--scale", str(scale), "--quiet", "--overwrite"], capture_output=True, text=True, check=True,
+                       env=env)
+    return np.asarray(Image.open(out).convert("RGB")), float(re.search(r" in ([0-9.]+) s", p.stdout).group(1))
+
+
+def cut_images(folder: Path) -> dict[str, Path]:
+    """Colour test images of odd sizes cut from builtin images, and the 256x256 one of the timing."""
+    import skimage.data
+    from PIL import Image
+
+    cuts = {"chelsea_101x77": skimage.data.chelsea()[60:137, 150:251],
+            "coffee_97x83": skimage.data.coffee()[100:183, 200:297],
+            "astronaut_256": skimage.data.astronaut()[100:356, 100:356]}
+    out = {}
+    for name, pixels in cuts.items():
+        out[name] = folder / f"{name}.png"
+        Image.fromarray(np.ascontiguousarray(pixels)).save(out[name])
+    return out
+
+
+CASES = [("chelsea_101x77", "srcnn-x3", 3), ("coffee_97x83", "vdsr", 2), ("astronaut_256", "vdsr", 3)]
+
+
+@pytest.fixture(scope="module")
+def upscaled(server, tmp_path_factory) -> dict:
+    """Each case of CASES upscaled in the page and by ``srlib upscale``."""
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("upscale")
+    images = cut_images(folder)
+    driver = WebDriver()
+    out = {}
+    try:
+        for name, model, scale in CASES:
+            page, info = upscale_in_page(driver, server, images[name], model, scale)
+            cli, cli_seconds = upscale_on_command_line(images[name], model, scale, folder / f"{name}_{model}.png")
+            out[(name, model, scale)] = (page, cli, info, cli_seconds, np.asarray(Image.open(images[name])).shape)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        driver.screenshot(SCREENSHOTS / "book__upscale__result.png")  # the last case, as the reader sees it
+        out["log"] = driver.browser_log()
+    finally:
+        driver.quit()
+    return out
+
+
+@pytest.mark.parametrize("case", CASES[:2], ids=lambda c: f"{c[1]}-x{c[2]}")
+def test_upscale_page_gives_the_command_lines_image(upscaled, case):
+    page, cli, info, _, (h, w, _) = upscaled[case]
+    assert page.shape == cli.shape == (h * case[2], w * case[2], 3)
+    mse = np.mean((page.astype(np.float64) - cli) ** 2)
+    psnr = 10 * np.log10(255**2 / mse) if mse else float("inf")
+    print(f"{case[1]} x{case[2]}: page against srlib upscale {psnr:.1f} dB ({info['backend']})")
+    assert psnr >= 50, (psnr, info)
+
+
+def test_upscale_page_vdsr_x3_on_256_pixels(upscaled):
+    page, cli, info, cli_seconds, _ = upscaled[CASES[2]]
+    assert page.shape == (768, 768, 3)
+    mse = np.mean((page.astype(np.float64) - cli) ** 2)
+    assert mse == 0 or 10 * np.log10(255**2 / mse) >= 50
+    print(f"VDSR x3, 256x256 -> 768x768: the page's network {info['network_seconds']:.1f} s "
+          f"({info['backend']}, {info['workers']} workers, {info['seconds']:.1f} s in all); "
+          f"srlib upscale {cli_seconds:.1f} s")
+    assert "on this machine" in info["status"] and f"{info['network_seconds']:.1f} s" in info["status"]
+
+
+def test_upscale_page_logs_no_errors(upscaled, server):
+    errors = [e["message"] for e in upscaled["log"] if _ours(e, server)]
+    assert not errors, errors[:10]
