@@ -1,7 +1,7 @@
 """The page "Upscale your own photo" (book/upscale.md) against ``srlib upscale``: same image, time.
 
 Serves a built book (``make book`` writes ``_build/html``) on 127.0.0.1, opens the page in
-Debian's headless Chromium with every other host blocked (the browser test's WebDriver), and
+Debian's headless Chromium with every other host blocked (selenium, as the browser test), and
 upscales the browser test's 256x256 colour image with each network, in the page and by the
 command line (on one thread, as the page's WebAssembly, and on PyTorch's default threads).
 Records the times, the PSNR between the page's and the command line's images, the page's
@@ -27,7 +27,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "benchmarks")]
-from test_browser import CHROMIUM, WebDriver, _QuietHandler, cut_images, upscale_in_page, upscale_on_command_line  # noqa: E402
+from test_browser import CHROMIUM, _QuietHandler, chromium, cut_images, upscale_in_page, upscale_on_command_line  # noqa: E402
 from upscale import cpu  # noqa: E402
 
 CASES = [("vdsr", 3), ("srcnn-x3", 3), ("srresnet-x4-small", 4)]
@@ -47,7 +47,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="srlib-browser-"))
     image = cut_images(folder)[IMAGE]
     rows = []
-    driver = WebDriver()
+    driver = chromium()
     try:
         for model, scale in CASES:
             page, info = upscale_in_page(driver, server, image, model, scale)

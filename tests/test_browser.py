@@ -1,20 +1,16 @@
 """The built book as a reader sees it: every page opened in headless Chromium.
 
-The browser is Debian's ``chromium`` driven through Debian's ``chromedriver`` (installed by
-``make test`` / ``.ci/run`` when missing: ``apt-get install -y chromium chromium-driver``),
-never a browser downloaded by a test tool. The few WebDriver calls needed here (W3C
-WebDriver over HTTP, the protocol selenium speaks) are made with the standard library, so
-the test needs no Python package beyond pytest.
+The browser is Debian's ``chromium`` driven by selenium through Debian's ``chromedriver``
+(installed by ``make test`` / ``.ci/run`` when missing: ``apt-get install -y chromium
+chromium-driver``), never a browser downloaded by a test tool. Every host but 127.0.0.1 is
+blocked for the browser.
 
 The book is served by ``http.server`` on 127.0.0.1. For every page we check that it loads,
 that every ``<img>`` has a non-zero natural width, that every internal link (and its
-``#fragment``) resolves, and that our own pages' scripts log no errors. A screenshot of every
+``#fragment``) resolves, that our own pages' scripts log no errors, that its math is
+typeset (MathJax, served by the site: book/_ext/offline_assets.py) and that its saved
+widgets are drawn (the ipywidgets renderer, served by the site too). A screenshot of every
 chapter page goes to ``_build/screenshots/`` (kept by CI as artifacts).
-
-Offline (CI has no internet), what comes from a CDN does not load: MathJax, so the math shows
-as raw TeX, and the ipywidgets renderer, so a widget is not drawn. The test therefore checks
-that the widgets' containers and their saved state are in the page, and ignores the console
-errors about unreachable external hosts.
 """
 
 from __future__ import annotations
@@ -25,15 +21,10 @@ import http.server
 import io
 import json
 import re
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -41,6 +32,7 @@ import numpy as np
 import pytest
 import yaml
 from conftest import ROOT
+from selenium.webdriver.common.by import By
 
 pytestmark = pytest.mark.book
 
@@ -56,77 +48,42 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
 # Run in the page once it has loaded: what the tests look at.
-PROBE = """
+PROBE = r"""
 const imgs = Array.from(document.images).map(i => ({src: i.currentSrc || i.src, w: i.naturalWidth,
                                                     done: i.complete}));
 const links = Array.from(document.querySelectorAll('a[href]')).map(a => a.href);
 const views = document.querySelectorAll('script[type="WIDGET_VIEW"]').length;
 const state = document.querySelectorAll('script[type="WIDGET_STATE"]').length;
+const text = (document.querySelector('main') || document.body).innerText;
 return {title: document.title, ready: document.readyState, imgs, links, views, state,
+        math: document.querySelectorAll('mjx-container').length,
+        drawn: document.querySelectorAll('.jupyter-widgets').length,
+        raw_tex: text.match(/\$\$|\\\(|\\\[|\\begin\{/g) || [],
         h1: Array.from(document.querySelectorAll('main h1, article h1')).map(h => h.textContent)};
 """.replace("WIDGET_VIEW", WIDGET_VIEW).replace("WIDGET_STATE", WIDGET_STATE)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def chromium():
+    """Debian's headless Chromium, driven by selenium through Debian's chromedriver (given by
+    path, so that Selenium Manager downloads nothing), with the browser's console log kept."""
+    import os
 
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
 
-class WebDriver:
-    """A minimal W3C WebDriver client for chromedriver (what selenium does, for five calls)."""
-
-    def __init__(self, driver: str = CHROMEDRIVER, browser: str = CHROMIUM):
-        port = _free_port()
-        self.base = f"http://127.0.0.1:{port}"
-        self.proc = subprocess.Popen([driver, f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            try:
-                if self._call("GET", "/status")["ready"]:
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.1)
-        self.profile = tempfile.mkdtemp(prefix="srlib-chromium-")  # a fresh --user-data-dir
-        caps = {"browserName": "chrome", "goog:loggingPrefs": {"browser": "ALL"},
-                "goog:chromeOptions": {"binary": browser, "args": ARGS + [f"--user-data-dir={self.profile}"]}}
-        self.session = self._call("POST", "/session", {"capabilities": {"alwaysMatch": caps}})["sessionId"]
-        self._call("POST", f"/session/{self.session}/timeouts", {"pageLoad": 60_000, "script": 30_000})
-
-    def _call(self, method: str, path: str, body: dict | None = None):
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=120) as r:
-                return json.loads(r.read())["value"]
-        except urllib.error.HTTPError as e:  # WebDriver errors come as JSON bodies
-            raise RuntimeError(f"{method} {path}: {e.read().decode()[:500]}") from None
-
-    def get(self, url: str) -> None:
-        self._call("POST", f"/session/{self.session}/url", {"url": url})
-
-    def run(self, script: str):
-        return self._call("POST", f"/session/{self.session}/execute/sync", {"script": script, "args": []})
-
-    def send_file(self, css: str, path: Path) -> None:
-        """Give the file ``path`` to the file input matched by ``css`` (as a user picking it)."""
-        element = self._call("POST", f"/session/{self.session}/element", {"using": "css selector", "value": css})
-        self._call("POST", f"/session/{self.session}/element/{next(iter(element.values()))}/value",
-                   {"text": str(path)})
-
-    def browser_log(self) -> list[dict]:
-        return self._call("POST", f"/session/{self.session}/se/log", {"type": "browser"})
-
-    def screenshot(self, path: Path) -> None:
-        path.write_bytes(base64.b64decode(self._call("GET", f"/session/{self.session}/screenshot")))
-
-    def quit(self) -> None:
-        try:
-            self._call("DELETE", f"/session/{self.session}")
-        finally:
-            self.proc.terminate()
-            self.proc.wait(10)
-            shutil.rmtree(self.profile, ignore_errors=True)
+    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager: never fetch a browser or a driver
+    for exe in (CHROMIUM, CHROMEDRIVER):
+        if not Path(exe).exists():
+            pytest.fail(f"{exe} is missing: `make test` installs it (apt-get install -y chromium chromium-driver)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ARGS:
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    driver.set_script_timeout(30)
+    return driver
 
 
 @pytest.fixture(scope="module")
@@ -153,26 +110,32 @@ def _chapters() -> list[str]:
 @pytest.fixture(scope="module")
 def visits(built, server) -> dict[str, dict]:
     """Every HTML page of the book opened once: what the page reported, and the browser's log."""
-    for exe in (CHROMIUM, CHROMEDRIVER):
-        if not Path(exe).exists():
-            pytest.fail(f"{exe} is missing: `make test` installs it (apt-get install -y chromium chromium-driver)")
     pages = sorted(str(p.relative_to(built)) for p in built.rglob("*.html")
                    if not str(p.relative_to(built)).startswith(("_static", "_sources", "_images")))
     chapters = {f"{c}.html" for c in _chapters()}
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     out = {}
-    driver = WebDriver()
+    driver = chromium()
     try:
         for page in pages:
             driver.get(f"{server}/{page}")
             for _ in range(50):  # images of the page finished loading
-                info = driver.run(PROBE)
+                info = driver.execute_script(PROBE)
                 if info["ready"] == "complete" and all(i["done"] for i in info["imgs"]):
                     break
                 time.sleep(0.1)
-            info["log"] = driver.browser_log()
+            # MathJax typesets after the page has loaded; the widget renderer draws after that
+            driver.execute_async_script("""const done = arguments[arguments.length - 1];
+                const mj = window.MathJax && window.MathJax.startup && window.MathJax.startup.promise;
+                (mj || Promise.resolve()).then(() => done(true), () => done(false));""")
+            for _ in range(50):
+                info = driver.execute_script(PROBE)
+                if info["drawn"] >= info["views"]:
+                    break
+                time.sleep(0.1)
+            info["log"] = driver.get_log("browser")
             if page in chapters:
-                driver.screenshot(SCREENSHOTS / (page[:-5].replace("/", "__") + ".png"))
+                driver.save_screenshot(SCREENSHOTS / (page[:-5].replace("/", "__") + ".png"))
             out[page] = info
     finally:
         driver.quit()
@@ -234,12 +197,9 @@ def test_no_console_errors_from_our_pages(visits, server):
     assert not errors, f"console errors: {errors[:10]}"
 
 
-def test_widgets_have_their_containers(visits):
-    """Notebooks saved with widget state show their widgets' containers and that state.
-
-    The ipywidgets renderer comes from a CDN, which CI cannot reach: the drawn widget may be
-    absent offline, so we check what the page itself carries.
-    """
+def test_widgets_are_drawn(visits):
+    """Notebooks saved with widget state show their widgets, drawn from that state by the
+    renderer that the site serves itself (no kernel, no network)."""
     checked = 0
     for chapter in _chapters():
         src = ROOT / f"{chapter}.ipynb"
@@ -249,12 +209,25 @@ def test_widgets_have_their_containers(visits):
         if WIDGET_STATE not in meta.get("widgets", {}):
             continue
         info = visits[f"{chapter}.html"]
-        assert info["views"] > 0, f"{chapter}: no widget view in the page"
-        assert info["state"] > 0, f"{chapter}: no saved widget state in the page"
+        assert info["views"] > 0 and info["state"] > 0, f"{chapter}: no widget view or saved state in the page"
+        assert info["drawn"] >= info["views"], f"{chapter}: {info['views']} widgets saved, {info['drawn']} drawn"
         checked += 1
     notebooks = [c for c in _chapters() if c.startswith("notebooks/")]
     if notebooks:
         assert checked, f"no notebook of the book has saved widget state: {notebooks}"
+
+
+def test_math_is_typeset_offline(visits, built):
+    """Every page's math is typeset by the MathJax the site serves: no TeX left in the text."""
+    with_math = 0
+    for page, info in visits.items():
+        assert not info["raw_tex"], f"{page}: TeX left untypeset: {info['raw_tex'][:5]}"
+        source = (built / page).read_text(errors="replace")
+        if 'class="math' in source:  # Sphinx's inline and display math
+            assert info["math"] > 0, f"{page}: has math, none typeset"
+            with_math += 1
+    assert with_math >= 5, with_math  # the chapters with equations were seen
+    assert all("_static/npm/mathjax/" in (built / page).read_text() for page, info in visits.items() if info["math"])
 
 
 # ----- "Upscale your own photo" (book/upscale.md): the networks in the reader's browser -----------------
@@ -264,7 +237,7 @@ return {state: r.dataset.state, status: document.getElementById('up-status').tex
         workers: Number(r.dataset.workers)};"""
 
 
-def upscale_in_page(driver: WebDriver, server: str, image: Path, model: str, scale: int,
+def upscale_in_page(driver, server: str, image: Path, model: str, scale: int,
                     timeout: float = 900) -> tuple[np.ndarray, dict]:
     """Open the page, choose ``model`` and ``scale``, give it ``image`` through the file input
     and wait for the worker: ``(the network's result as uint8 RGB, the page's state)``."""
@@ -272,18 +245,18 @@ def upscale_in_page(driver: WebDriver, server: str, image: Path, model: str, sca
 
     driver.get(f"{server}/book/upscale.html")
     end = time.monotonic() + 120
-    while (info := driver.run(STATE))["state"] == "loading" and time.monotonic() < end:
+    while (info := driver.execute_script(STATE))["state"] == "loading" and time.monotonic() < end:
         time.sleep(0.2)
     assert info["state"] == "ready", info
-    driver.run(f"""const m = document.getElementById('up-model'); m.value = {json.dumps(model)};
+    driver.execute_script(f"""const m = document.getElementById('up-model'); m.value = {json.dumps(model)};
                    m.dispatchEvent(new Event('change'));
                    document.getElementById('up-scale').value = '{scale}';""")
-    driver.send_file("#up-file", image)
+    driver.find_element(By.CSS_SELECTOR, "#up-file").send_keys(str(image))  # as a reader choosing the file
     end = time.monotonic() + timeout
-    while (info := driver.run(STATE))["state"] not in ("done", "error") and time.monotonic() < end:
+    while (info := driver.execute_script(STATE))["state"] not in ("done", "error") and time.monotonic() < end:
         time.sleep(0.5)
     assert info["state"] == "done", info
-    url = driver.run("return document.getElementById('up-sr').toDataURL('image/png')")
+    url = driver.execute_script("return document.getElementById('up-sr').toDataURL('image/png')")
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGB")), info
 
 
@@ -327,7 +300,7 @@ def upscaled(server, tmp_path_factory) -> dict:
 
     folder = tmp_path_factory.mktemp("upscale")
     images = cut_images(folder)
-    driver = WebDriver()
+    driver = chromium()
     out = {}
     try:
         for name, model, scale in CASES:
@@ -335,8 +308,8 @@ def upscaled(server, tmp_path_factory) -> dict:
             cli, cli_seconds = upscale_on_command_line(images[name], model, scale, folder / f"{name}_{model}.png")
             out[(name, model, scale)] = (page, cli, info, cli_seconds, np.asarray(Image.open(images[name])).shape)
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        driver.screenshot(SCREENSHOTS / "book__upscale__result.png")  # the last case, as the reader sees it
-        out["log"] = driver.browser_log()
+        driver.save_screenshot(SCREENSHOTS / "book__upscale__result.png")  # the last case, as the reader sees it
+        out["log"] = driver.get_log("browser")
     finally:
         driver.quit()
     return out

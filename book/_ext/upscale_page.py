@@ -4,29 +4,27 @@ At the end of an HTML build it writes ``_static/upscale/``:
 
 - the shipped networks as ONNX files with their ``manifest.json`` (``srlib.export``, built
   anew at every build and never committed), each checked against PyTorch by ONNX Runtime;
-- ONNX Runtime Web: the npm package ``onnxruntime-web``, fetched from the npm registry with
-  the SHA-512 the registry publishes, kept in srlib's download cache; its WebAssembly build
-  and its WebGPU build. Where the registry cannot be reached the build goes on, says so in
-  its log, and the page loads the same version from a CDN (``runtime.json`` says which);
+- ONNX Runtime Web (the npm package ``onnxruntime-web``, its WebAssembly build and its
+  WebGPU build), by book/_ext/npm_package.py: from the npm registry, checked, cached. Where
+  the registry cannot be reached the build goes on, says so in its log, and the page loads
+  the same version from a CDN (``runtime.json`` says which);
 - the page's scripts and style (``book/upscale/``) and its examples: builtin images of
   scikit-image reduced by MATLAB's bicubic, so that they need upscaling.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import shutil
-import tarfile
 from pathlib import Path
 
+import npm_package
 from sphinx.util import logging
 
 log = logging.getLogger(__name__)
 
 MODELS = ["srcnn-x2", "srcnn-x3", "srcnn-x4", "vdsr", "srresnet-x4-small"]
 ORT_VERSION = "1.30.0"
-ORT_URL = f"https://registry.npmjs.org/onnxruntime-web/-/onnxruntime-web-{ORT_VERSION}.tgz"
 ORT_INTEGRITY = "sha512-q0y+JrrtukXSzsBWEMccVfqX25LRmosXHF+CaRJmg8pZClzcV7svNc4rKY3jL02Vb7QmRMDs1SigqR4CXAfKYQ=="
 ORT_CDN = f"https://cdn.jsdelivr.net/npm/onnxruntime-web@{ORT_VERSION}/dist/"
 # The WebAssembly build (ort.wasm) and the WebGPU build (ort.webgpu, with its asyncify WebAssembly).
@@ -39,22 +37,11 @@ HERE = Path(__file__).resolve().parents[1] / "upscale"
 
 def _runtime(dest: Path) -> str:
     """Copy onnxruntime-web's files into ``dest``; return the URL prefix the page loads them from."""
-    from srlib.data.download import cache_dir, fetch_file
-    from srlib.errors import SRError
-
-    algo, _, digest = ORT_INTEGRITY.partition("-")
-    try:
-        tgz = fetch_file(ORT_URL, cache_dir() / "npm" / Path(ORT_URL).name, f"{algo}:{base64.b64decode(digest).hex()}")
-    except SRError as e:
-        log.info(f"upscale page: onnxruntime-web {ORT_VERSION} could not be fetched from the npm registry ({e}); "
-                 f"the page will load it from {ORT_CDN}")
+    tgz = npm_package.tarball("onnxruntime-web", ORT_VERSION, ORT_INTEGRITY,
+                              f"the upscaling page will load it from {ORT_CDN}")
+    if tgz is None:
         return ORT_CDN
-    dest.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(tgz) as tar:
-        for name in ORT_FILES:
-            member = tar.getmember(f"package/dist/{name}")
-            with tar.extractfile(member) as src, open(dest / name, "wb") as out:
-                shutil.copyfileobj(src, out)
+    npm_package.copy(tgz, "dist", ORT_FILES, dest)
     return "ort/"
 
 
