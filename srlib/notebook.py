@@ -31,6 +31,14 @@ class Session:
         """The test images (uint8, cropped to a multiple of ``scale``)."""
         return load_images(self.test_set, scale)
 
+    def train_set(self, name: str) -> str:
+        """The training set ``name`` when it is at hand (on Colab, after a download), else
+        ``"builtin"``, saying so: every notebook runs with no data and no network."""
+        if have(name, "google.colab" in sys.modules):
+            return name
+        print(f"training images: builtin ({name} not found: see the data sets appendix)")
+        return "builtin"
+
 
 def full_mode(full: bool | None = None) -> bool:
     """``full`` if given, else whether ``SRLIB_FULL`` is set to 1/true/yes."""

@@ -309,6 +309,18 @@ def upscaled(server, tmp_path_factory) -> dict:
             out[(name, model, scale)] = (page, cli, info, cli_seconds, np.asarray(Image.open(images[name])).shape)
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(SCREENSHOTS / "book__upscale__result.png")  # the last case, as the reader sees it
+        # One of the page's own examples, chosen from its list instead of a file
+        driver.execute_script("""document.getElementById('srlib-upscale').dataset.state = 'chosen';
+                                 const m = document.getElementById('up-model'); m.value = 'srcnn-x2';
+                                 m.dispatchEvent(new Event('change'));
+                                 const e = document.getElementById('up-example');
+                                 e.value = Array.from(e.options).find(o => o.value.includes('chelsea')).value;
+                                 e.dispatchEvent(new Event('change'));""")
+        end = time.monotonic() + 300
+        while (info := driver.execute_script(STATE))["state"] not in ("done", "error") and time.monotonic() < end:
+            time.sleep(0.2)
+        out["example"] = info, driver.execute_script(
+            "const c = document.getElementById('up-sr'); return [c.width, c.height]")
         out["log"] = driver.get_log("browser")
     finally:
         driver.quit()
@@ -339,3 +351,12 @@ def test_upscale_page_vdsr_x3_on_256_pixels(upscaled):
 def test_upscale_page_logs_no_errors(upscaled, server):
     errors = [e["message"] for e in upscaled["log"] if _ours(e, server)]
     assert not errors, errors[:10]
+
+
+def test_upscale_page_examples(upscaled, built):
+    """An example chosen from the page's list (a builtin image reduced by bicubic) is upscaled."""
+    info, size = upscaled["example"]
+    example = next(e for e in json.loads((built / "_static/upscale/manifest.json").read_text())["examples"]
+                   if e["name"] == "chelsea")
+    assert info["state"] == "done", info
+    assert size == [2 * example["width"], 2 * example["height"]], (size, example)

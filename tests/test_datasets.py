@@ -384,5 +384,20 @@ def test_have_says_whether_a_set_is_at_hand(shared_data, tmp_path, monkeypatch):
 
     assert have("Set5") and have(str(tmp_path))
     assert not have("no-such-set") and not have(str(tmp_path / "missing"))
+    assert have("291") and have("T91") and have("BSD200")  # a union: at hand when all its parts are
     monkeypatch.setenv("SRLIB_DATA", str(tmp_path))  # nowhere to find it, and no download allowed
-    assert not have("Set14")
+    assert not have("Set14") and not have("291")
+    (tmp_path / "T91").symlink_to(shared_data / "T91")
+    assert have("T91") and not have("291")  # BSD200 is still missing
+
+
+def test_notebooks_train_on_builtin_images_without_data(shared_data, tmp_path, monkeypatch, capsys):
+    from srlib.notebook import setup
+
+    session = setup(verbose=False)
+    assert session.train_set("T91") == "T91" and session.train_set("291") == "291"
+    assert capsys.readouterr().out == ""
+    monkeypatch.setenv("SRLIB_DATA", str(tmp_path))  # no data, and no download allowed off Colab
+    monkeypatch.setenv("SRLIB_CACHE", str(tmp_path / "cache"))
+    assert session.train_set("T91") == "builtin"
+    assert "training images: builtin (T91 not found" in capsys.readouterr().out

@@ -66,3 +66,12 @@ def test_exercises_with_checkers_and_hidden_solutions(notebook):
     assert any("srlib.exercises" in c for c in _code(nb)), f"{path.name}: no srlib.exercises checker"
     tags = [t for c in nb["cells"] for t in c.get("metadata", {}).get("tags", [])]
     assert "hide-input" in tags, f"{path.name}: no solution hidden behind a toggle (tag hide-input)"
+
+
+def test_training_data_falls_back_to_builtin_images(notebook):
+    """No notebook names a training set directly: they go through ``session.train_set``, which
+    falls back to the builtin images, so that the book builds with no data and no network."""
+    path, nb = notebook
+    for src in _code(nb):
+        direct = re.findall(r"""(?:data\s*=|SRGANPatches\(|training_pairs\()\s*["'](?!builtin)[^"']+["']""", src)
+        assert not direct, f"{path.name}: a training set named directly: {direct}"

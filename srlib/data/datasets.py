@@ -151,9 +151,11 @@ def dataset_dir(name: str, download_missing: bool = True) -> Path:
 
 
 def have(name: str, download_missing: bool = False) -> bool:
-    """Whether data set ``name`` is at hand (locally, or after a download if allowed)."""
+    """Whether data set ``name`` is at hand (locally, or after a download if allowed); a
+    union such as ``"291"`` (T91 and BSD200) when all its parts are."""
     try:
-        dataset_dir(name, download_missing)
+        for part in ALIASES.get(name, name).split("+"):
+            dataset_dir(part, download_missing)
     except SRError:
         return False
     return True
