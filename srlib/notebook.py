@@ -65,3 +65,73 @@ def setup(seed: int = 0, full: bool | None = None, device: str | None = None, ve
         data = "Set5" if s.test_set == "Set5" else "builtin (Set5 not found: see the data sets appendix)"
         print(f"mode: {mode}\ndevice: {s.device}\ntest images: {data}")
     return s
+
+
+# ----- controls that work in the rendered book ------------------------------------------------------------
+# The book is static HTML: no kernel runs a widget's Python callback there. So a control shows
+# results computed when the notebook ran, switched in the browser: `switch` links the control
+# to a Stack of the precomputed views (ipywidgets' jslink), which the saved widget state keeps.
+
+
+def switch(control, views: list):
+    """A Stack of ``views`` (widgets, one per option of ``control``, a selection widget such as
+    a Dropdown or a SelectionSlider) that shows the one ``control`` selects, in the live
+    notebook and in the rendered book alike (the two are linked in the browser, not by Python)."""
+    import ipywidgets as widgets
+
+    if len(views) != len(control.options):
+        raise ValueError(f"switch: {len(control.options)} options but {len(views)} views")
+    stack = widgets.Stack(views, selected_index=control.index)
+    widgets.jslink((control, "index"), (stack, "selected_index"))
+    return stack
+
+
+def figure_png(fig) -> bytes:
+    """A matplotlib figure as PNG bytes (for an Image widget); the figure is closed."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def compare(images: dict[str, np.ndarray], left: str, right: str, zoom: int = 1):
+    """A before/after comparison of uint8 images of one size: two menus pick the images, and a
+    slider moves the border between them (left image left of the white line). Plain HTML with
+    its own few lines of script, so it works in the rendered book without a kernel."""
+    import base64
+    import html
+    import io
+
+    from IPython.display import HTML
+    from PIL import Image
+
+    urls = {}
+    for name, im in images.items():
+        buf = io.BytesIO()
+        Image.fromarray(np.repeat(np.repeat(np.asarray(im), zoom, 0), zoom, 1)).save(buf, format="png")
+        urls[name] = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+    def menu(side: str, chosen: str) -> str:
+        options = "".join(f'<option value="{urls[n]}"{" selected" if n == chosen else ""}>{html.escape(n)}</option>'
+                          for n in images)
+        return (f'{side} <select class="srlib-compare-{side}" onchange="this.closest(\'.srlib-compare\')'
+                f'.querySelector(\'img.{side}\').src = this.value">{options}</select>')
+
+    move = ("const box = this.parentNode; box.querySelector('img.right').style.clipPath = "
+            "'inset(0 0 0 ' + this.value + '%)'; box.querySelector('.line').style.left = this.value + '%'")
+    return HTML(
+        '<div class="srlib-compare" style="display:inline-block">'
+        f'<div style="margin-bottom:4px">{menu("left", left)} &nbsp; {menu("right", right)}</div>'
+        '<div style="position:relative;line-height:0;display:inline-block">'
+        f'<img class="left" src="{urls[left]}" style="max-width:100%">'
+        f'<img class="right" src="{urls[right]}" style="position:absolute;left:0;top:0;max-width:100%;'
+        'clip-path:inset(0 0 0 50%)">'
+        '<div class="line" style="position:absolute;top:0;bottom:0;left:50%;width:2px;background:#fff;'
+        'box-shadow:0 0 3px #000;pointer-events:none"></div>'
+        '<input type="range" min="0" max="100" value="50" aria-label="border between the two images" '
+        'style="position:absolute;inset:0;width:100%;height:100%;margin:0;opacity:0;cursor:ew-resize" '
+        f'oninput="{move}"></div></div>')

@@ -360,3 +360,66 @@ def test_upscale_page_examples(upscaled, built):
                    if e["name"] == "chelsea")
     assert info["state"] == "done", info
     assert size == [2 * example["width"], 2 * example["height"]], (size, example)
+
+
+# ----- controls: every slider and menu of the notebooks changes what the page shows --------------------
+SHOWN = r"""return Array.from(document.querySelectorAll('.jupyter-widgets img, .srlib-compare img'))
+    .filter(i => i.offsetParent !== null && getComputedStyle(i).visibility !== 'hidden')
+    .map(i => i.src.length + ':' + i.src.slice(-48) + ':' + getComputedStyle(i).clipPath);"""
+
+
+def _changes(driver, act) -> bool:
+    """Whether ``act()`` changes the images shown (within a few seconds)."""
+    before = driver.execute_script(SHOWN)
+    act()
+    end = time.monotonic() + 5
+    while time.monotonic() < end:
+        if driver.execute_script(SHOWN) != before:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture(scope="module")
+def controls(server) -> dict[str, list[tuple[str, bool]]]:
+    """On each notebook's page: every slider moved and every menu changed, and whether the shown images changed."""
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    out = {}
+    driver = chromium()
+    try:
+        for chapter in (c for c in _chapters() if c.startswith("notebooks/")):
+            driver.get(f"{server}/{chapter}.html")
+            end = time.monotonic() + 20
+            while time.monotonic() < end and driver.execute_script(
+                    f"return document.querySelectorAll('script[type=\"{WIDGET_VIEW}\"]').length > "
+                    "document.querySelectorAll('.jupyter-widgets').length"):
+                time.sleep(0.2)  # the renderer draws the saved widgets
+            results = []
+            for handle in driver.find_elements(By.CSS_SELECTOR, ".widget-slider .noUi-handle"):
+                driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", handle)
+                results.append(("slider", _changes(driver, lambda h=handle: h.send_keys(Keys.END))))
+            for menu in driver.find_elements(By.CSS_SELECTOR, ".widget-dropdown select, .srlib-compare select"):
+                driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", menu)
+                choice = Select(menu)
+                index = next(i for i, o in enumerate(choice.options) if o.is_selected())
+                results.append(("menu", _changes(driver, lambda c=choice, i=index: c.select_by_index(
+                    (i + 1) % len(c.options)))))
+            for border in driver.find_elements(By.CSS_SELECTOR, ".srlib-compare input[type=range]"):
+                results.append(("border", _changes(driver, lambda b=border: driver.execute_script(
+                    "arguments[0].value = 20; arguments[0].dispatchEvent(new Event('input'))", b))))
+            out[chapter] = results
+    finally:
+        driver.quit()
+    return out
+
+
+def test_every_control_changes_what_is_shown(controls):
+    """The notebooks' sliders and menus work in the static book: moving one shows another image."""
+    assert sum(len(r) for r in controls.values()) >= 6, controls  # the controls of notebooks 01-04 were found
+    dead = [(chapter, kind) for chapter, results in controls.items() for kind, changed in results if not changed]
+    assert not dead, f"controls that change nothing: {dead}"
+    for chapter in ("notebooks/01_sparse_coding", "notebooks/02_receptive_fields", "notebooks/03_residual_learning",
+                    "notebooks/04_perceptual_loss"):
+        assert controls.get(chapter), f"{chapter}: no control found"
