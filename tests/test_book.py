@@ -118,3 +118,14 @@ def test_upscale_page_carries_its_networks_and_runtime(built):
     assert all((folder / "ort" / f).stat().st_size > 10_000 for f in upscale_page.ORT_FILES)
     assert all((folder / e["file"]).is_file() for e in manifest["examples"])
     assert {"worker.js", "page.js", "page.css"} <= {p.name for p in folder.iterdir()}
+
+
+def test_figures_are_readable_in_dark_mode(built):
+    """Every figure of the book is opaque, on a light background of its own, so that the theme's
+    dark mode does not put black axes and labels on a dark page (item 5 of the reader's checks)."""
+    from PIL import Image
+
+    figures = sorted((built / "_images").glob("*.png"))
+    assert len(figures) > 10, len(figures)
+    see_through = [f.name for f in figures if Image.open(f).convert("RGBA").getextrema()[3][0] < 255]
+    assert not see_through, f"figures with transparent pixels: {see_through[:10]}"
