@@ -40,7 +40,7 @@ from .inference import RGB_KINDS, _widest, load_model, margin, model_input
 
 __all__ = ["OPSET", "TOLERANCE", "export_onnx", "check_onnx", "export_name", "export"]
 
-OPSET = 18  # the torch.export-based exporter's own; onnxruntime-web 1.17 and later run it
+OPSET = 18  # the torch.export-based exporter's own; the book's onnxruntime-web (1.30) runs it
 TOLERANCE = 1e-4  # largest difference from PyTorch that check_onnx accepts (float32, any size)
 
 
