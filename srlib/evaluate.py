@@ -22,9 +22,10 @@ from .data.datasets import ALIASES, DATASETS, image_paths, load_images
 from .data.degrade import bicubic_degrade, bicubic_restore, modcrop
 from .data.image import read_image, to_y
 from .errors import SRError
-from .metrics import psnr, ssim
+from .metrics import channel_psnr, psnr, ssim
 
-__all__ = ["Method", "bicubic", "evaluate", "Result", "format_table", "to_json", "check_scale"]
+__all__ = ["Method", "bicubic", "bicubic_rgb", "evaluate", "colour_psnr", "Result", "format_table", "to_json",
+           "check_scale"]
 
 
 @dataclass
@@ -44,6 +45,7 @@ class Method:
 
 
 bicubic = Method("bicubic", lambda lr, shape, scale: bicubic_restore(lr, shape))
+bicubic_rgb = Method("bicubic", lambda lr, shape, scale: bicubic_restore(lr, shape), rgb=True)
 
 
 def check_scale(method: Method, scale: float) -> float:
@@ -135,6 +137,26 @@ def evaluate(method: Method, datasets: Sequence[str], scales: Sequence[float], p
             results.append(Result(label, s, float(np.mean([r["psnr"] for r in rows])),
                                   float(np.mean([r["ssim"] for r in rows])), seconds / len(rows), rows, skipped))
     return results
+
+
+def colour_psnr(method: Method, dataset: str, scale: float) -> dict[str, float]:
+    """The SRCNN paper's colour table (section 4.4, Table 5) for one data set: the mean PSNR of
+    Y, Cb, Cr and of RGB (:func:`~srlib.metrics.channel_psnr`) of ``method``, which takes and
+    returns RGB (``rgb=True``), over the set's colour images (grayscale ones have no colour).
+    LR is the bicubic degradation of the HR RGB image in floating point, as in :func:`evaluate`."""
+    if not method.rgb:
+        raise SRError(f"colour_psnr: {method.name} works on Y; give a method with rgb=True")
+    s = check_scale(method, scale)
+    rows = []
+    for _, hr in load_images(dataset, s):
+        if hr.ndim != 3:
+            continue
+        rgb = hr / 255.0
+        sr = np.clip(np.asarray(method.run(bicubic_degrade(rgb, s), rgb.shape[:2], s)), 0, 1)
+        rows.append(channel_psnr(sr, hr, math.ceil(s)))
+    if not rows:
+        raise SRError(f"colour_psnr: {dataset} has no colour images")
+    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
 
 
 def format_table(results: Sequence[Result], method: str) -> str:

@@ -233,8 +233,11 @@ def run_tiled(model: nn.Module, x: np.ndarray, tile: int | None = None, rows: tu
 
 
 def as_method(model: nn.Module, kind: str, name: str, scales: tuple[float, ...] | None,
-              tile: int | None = None) -> Method:
+              tile: int | None = None, rgb: bool = False) -> Method:
     """The model as an evaluate :class:`~srlib.evaluate.Method`.
+
+    Networks that see colour (SRResNet, SRGAN, SRCNN on RGB or YCbCr) take and return RGB;
+    Y networks take and return Y, or with ``rgb=True`` RGB with Cb and Cr bicubic.
 
     Images larger than two tiles (``tile``, by default :func:`tile_size`) go through the
     network in tiles: the same numbers, in bounded memory; smaller ones at once.
@@ -244,6 +247,20 @@ def as_method(model: nn.Module, kind: str, name: str, scales: tuple[float, ...] 
     run = lambda x: run_tiled(model, x, side if max(x.shape[:2]) > 2 * side else None).astype(np.float64)  # noqa: E731
     if kind in RGB_KINDS:
         return Method(name, lambda lr, shape, s: np.clip(run(lr), 0, 1), scales, rgb=True)
+    colour = getattr(model, "colour", "y")
+    if colour == "rgb":  # SRCNN on three channels (section 4.4): RGB in, RGB out
+        return Method(name, lambda lr, shape, s: np.clip(run(bicubic_restore(lr, shape)), 0, 1), scales, rgb=True)
+    if colour == "ycbcr":
+        return Method(name, lambda lr, shape, s: np.clip(ycbcr_to_rgb(run(rgb_to_ycbcr(bicubic_restore(lr, shape)))),
+                                                         0, 1), scales, rgb=True)
+    if rgb:  # a Y network on a colour image: Cb and Cr bicubic, as upscale_photo does
+
+        def on_y(lr, shape, s):
+            up = rgb_to_ycbcr(bicubic_restore(lr, shape))
+            up[..., 0] = run(up[..., 0])
+            return np.clip(ycbcr_to_rgb(up), 0, 1)
+
+        return Method(name, on_y, scales, rgb=True)
     return Method(name, lambda lr, shape, s: run(bicubic_restore(lr, shape)), scales)
 
 
@@ -268,6 +285,25 @@ def _resize_rows(x: np.ndarray, mh, mw, lo: int, cols_first: bool) -> np.ndarray
     ``mh`` (this band's output rows) and ``mw`` (all output columns), in imresize's axis order."""
     mh = mh[:, lo:lo + x.shape[0]]
     return _along(mh, _along(mw, x, 1), 0) if cols_first else _along(mw, _along(mh, x, 0), 1)
+
+
+def _network_on(model: nn.Module, up: np.ndarray, rows: tuple[int, int], tile: int, *, half: bool, bar) -> np.ndarray:
+    """The network on the bicubic band ``up`` (YCbCr (H, W, 3), or grey (H, W)), output rows
+    ``rows`` of it: RGB, or grey for a grey band. A Y network restores Y (Cb and Cr stay
+    bicubic); a colour SRCNN (section 4.4) its three channels, a grey band as three equal ones."""
+    kw = dict(half=half, channels_last=_device_of(model).type == "cuda", bar=bar)
+    grey, colour = up.ndim == 2, getattr(model, "colour", "y")
+    if colour == "y":
+        sr = run_tiled(model, up if grey else up[..., 0], tile, rows, **kw).astype(np.float64)
+        if grey:
+            return sr
+        core = up[rows[0]:rows[1]].copy()
+        core[..., 0] = sr
+        return ycbcr_to_rgb(core)
+    ycc = rgb_to_ycbcr(np.repeat(up[..., None], 3, -1)) if grey else up
+    sr = run_tiled(model, ycbcr_to_rgb(ycc) if colour == "rgb" else ycc, tile, rows, **kw).astype(np.float64)
+    sr = sr if colour == "rgb" else ycbcr_to_rgb(sr)
+    return sr.mean(-1) if grey else sr
 
 
 def upscale_photo(photo: Photo, model: nn.Module, kind: str, scale: float, *, tile: int | None = None,
@@ -316,13 +352,7 @@ def upscale_photo(photo: Photo, model: nn.Module, kind: str, scale: float, *, ti
                 lo, hi = int(rows.indices.min()), int(rows.indices.max()) + 1
                 lr = px[lo:hi].astype(np.float64) / peak
                 up = _resize_rows(rgb_to_ycbcr(lr) if px.ndim == 3 else lr, rows, mw, lo, cols_first)
-                y = up[..., 0] if px.ndim == 3 else up
-                sr = run_tiled(model, y, tile, (y0 - c0, y1 - c0), half=half, channels_last=device.type == "cuda",
-                               bar=bar).astype(np.float64)
-                if px.ndim == 3:
-                    core = up[y0 - c0:y1 - c0]
-                    core[..., 0] = sr
-                    sr = ycbcr_to_rgb(core)
+                sr = _network_on(model, up, (y0 - c0, y1 - c0), tile, half=half, bar=bar)
                 out[y0:y1] = _encode(clip(sr), px.dtype)
             if alpha is not None:
                 rows = mh[y0:y1]

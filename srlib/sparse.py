@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from numpy.lib.stride_tricks import sliding_window_view
 from torch import nn
 
-from .data import imresize, load_images, modcrop, to_y
+from .data import bicubic_degrade, bicubic_restore, load_images, modcrop, to_y
 from .data.patches import grid_patches
 from .models import SRCNN
 
@@ -96,7 +96,7 @@ def interpolated(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
     """``(hr, lr_up)``: the HR Y in [0, 1] (cropped to a multiple of ``scale``) and its bicubic
     degradation restored to the HR size (SRCNN's input), both float64 (H, W)."""
     y = to_y(modcrop(hr, scale)).astype(np.float64) / 255.0
-    return y, imresize(imresize(y, 1 / scale), size=y.shape)
+    return y, bicubic_restore(bicubic_degrade(y, scale), y.shape)
 
 
 def training_pairs(data: str = "T91", scale: int = 3, p: int = 7, count: int = 5000,

@@ -294,7 +294,7 @@ class Trainer:
         if self.steps_per_epoch == 0:
             raise SRError(f"{recipe.data}: {len(self.data)} patches, fewer than one batch of {recipe.batch_size}")
         self.model_config = dict(recipe.model)
-        if self.kind in ("srcnn", "vdsr"):
+        if self.kind == "vdsr":
             self.model_config.setdefault("channels", 1)
         self.model = make_model(self.kind, self.model_config).to(self.device)
         if self.kind == "srgan":
@@ -365,11 +365,12 @@ class Trainer:
         if self.kind == "srcnn":
             if len(r.scales) != 1:
                 raise SRError("SRCNN trains one network per scale: give one scale")
-            # The label is the part of the sub-image the network's valid convolutions reach.
-            m = {**dict(f1=9, f2=1, f3=5, padding="valid"), **r.model}
+            # The label is the part of the sub-image the network's valid convolutions reach;
+            # the sub-images are in the colour space the network sees (section 4.4).
+            net = make_model("srcnn", r.model)
             size = p.pop("size", 33)
-            p["label_size"] = size - (m["f1"] + m["f2"] + m["f3"] - 3) if m["padding"] == "valid" else None
-            return SRCNNPatches(r.data, int(r.scales[0]), size=size, **p)
+            p["label_size"] = size - 2 * net.shrink if net.shrink else None
+            return SRCNNPatches(r.data, int(r.scales[0]), size=size, colour=net.colour, **p)
         if self.kind == "vdsr":
             return VDSRPatches(r.data, tuple(r.scales), **p)
         if len(r.scales) != 1:
@@ -702,7 +703,8 @@ def train(recipe: Recipe, out: str | Path, device: str | None = None, resume: bo
 
 
 def read_history(path: str | Path) -> list[dict]:
-    """The rows of a ``history.csv`` as dicts of floats."""
+    """The rows of a ``history.csv`` (or of the one in run folder ``path``) as dicts of floats."""
+    path = Path(path) / "history.csv" if Path(path).is_dir() else path
     with open(path, newline="") as f:
         return [{k: float(v) if v not in ("", None) else math.nan for k, v in row.items()} for row in csv.DictReader(f)]
 
@@ -711,7 +713,7 @@ def plot_history(path: str | Path, ax=None):
     """Plot validation PSNR (and the training loss) against iterations; returns the axes."""
     import matplotlib.pyplot as plt
 
-    rows = read_history(Path(path) / "history.csv" if Path(path).is_dir() else path)
+    rows = read_history(path)
     ax = ax or plt.subplots(figsize=(6, 3.5))[1]
     its = [r["iteration"] for r in rows]
     for k in [k for k in rows[0] if k.startswith("psnr_x")]:

@@ -5,9 +5,10 @@ import sys
 import numpy as np
 import pytest
 
+from srlib import SRError
 from srlib.data import bicubic_degrade, bicubic_restore, builtin_images, modcrop, to_y
-from srlib.evaluate import Method, bicubic, evaluate
-from srlib.metrics import psnr, ssim
+from srlib.evaluate import Method, bicubic, bicubic_rgb, colour_psnr, evaluate
+from srlib.metrics import channel_psnr, psnr, ssim
 
 # The bicubic row of the VDSR paper's Table 3 (Kim et al., CVPR 2016): PSNR / SSIM.
 PAPER = {
@@ -132,3 +133,18 @@ def test_a_named_set_needs_every_image(tmp_path, monkeypatch):
     monkeypatch.setenv("SRLIB_DATA", str(tmp_path))
     with pytest.raises(SRError, match="img_002_SRF_2_HR.png"):
         evaluate(bicubic, ["Set5"], [2])
+
+
+def test_colour_psnr_is_the_per_channel_protocol():
+    """The SRCNN paper's colour table, for bicubic on the builtin colour images by hand."""
+    got = colour_psnr(bicubic_rgb, "builtin", 3)
+    rows = []
+    for _, hr in builtin_images():
+        if hr.ndim == 3:
+            hr = modcrop(hr, 3)
+            sr = np.clip(bicubic_restore(bicubic_degrade(hr / 255.0, 3), hr.shape), 0, 1)
+            rows.append(channel_psnr(sr, hr, 3))
+    assert len(rows) == 4 and got == pytest.approx({k: np.mean([r[k] for r in rows]) for k in got})
+    assert got["Y"] < got["Cb"] and got["Y"] < got["Cr"]  # chroma is smooth: bicubic restores it well
+    with pytest.raises(SRError, match="rgb=True"):
+        colour_psnr(bicubic, "builtin", 3)

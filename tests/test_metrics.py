@@ -6,8 +6,8 @@ import torch
 from scipy.signal import convolve2d
 
 from srlib import SRError
-from srlib.data import builtin_images, imresize, to_y
-from srlib.metrics import gaussian_window, psnr, psnr_torch, ssim, ssim_torch
+from srlib.data import builtin_images, imresize, rgb_to_ycbcr, to_y
+from srlib.metrics import channel_psnr, gaussian_window, psnr, psnr_torch, ssim, ssim_torch
 
 
 def test_psnr_known_values():
@@ -75,3 +75,21 @@ def test_bad_input():
         psnr(np.zeros((10, 10)), np.zeros((10, 10)), shave=5)
     with pytest.raises(SRError, match="window"):
         ssim(np.zeros((14, 14)), np.zeros((14, 14)), shave=2)
+
+
+def test_channel_psnr_measures_each_channel(rng):
+    """The SRCNN paper's Table 5 columns: Y, Cb, Cr of MATLAB's rgb2ycbcr, and RGB over all channels."""
+    ref = rng.integers(0, 256, (40, 30, 3)).astype(np.uint8)
+    img = ref.copy()
+    img[..., 2] = np.clip(img[..., 2].astype(int) + rng.integers(-9, 10, (40, 30)), 0, 255).astype(np.uint8)
+    got = channel_psnr(img, ref, 4)
+    a, b = img[4:-4, 4:-4].astype(float), ref[4:-4, 4:-4].astype(float)
+    assert got["RGB"] == pytest.approx(10 * np.log10(255**2 / np.mean((a - b) ** 2)), abs=1e-9)
+    ya, yb = rgb_to_ycbcr(img)[4:-4, 4:-4].astype(float), rgb_to_ycbcr(ref)[4:-4, 4:-4].astype(float)
+    for k, name in enumerate(("Y", "Cb", "Cr")):
+        assert got[name] == pytest.approx(10 * np.log10(255**2 / np.mean((ya[..., k] - yb[..., k]) ** 2)), abs=1e-9)
+    assert got["Y"] == pytest.approx(psnr(img, ref, 4), abs=1e-9)  # the Y column is the usual PSNR
+    assert got["Cb"] < got["Cr"]  # blue errors weigh most in Cb (0.439 x 255/255 B, 0.071 in Cr)
+    assert channel_psnr(ref, ref)["RGB"] == np.inf
+    with pytest.raises(SRError, match="channel_psnr"):
+        channel_psnr(ref[..., 0], ref[..., 0])

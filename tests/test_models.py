@@ -25,6 +25,31 @@ def test_srcnn_sizes_and_parameter_counts():
         SRCNN.preset("9-9-9")
 
 
+def test_srcnn_four_layers_and_colour():
+    # Section 4.3.3's 9-1-1-5 (n1 = 64, n2 = 32, n2b = 16): one more 1x1 mapping layer.
+    m = SRCNN(9, 1, 5, f2b=1, n2b=16)
+    assert [tuple(c.weight.shape) for c in m.convs()] == [(64, 1, 9, 9), (32, 64, 1, 1), (16, 32, 1, 1), (1, 16, 5, 5)]
+    assert n_params(m) == 8129 - (32 * 25 + 1) + (16 * 32 + 16) + (16 * 25 + 1)
+    assert m.shrink == 6 and m(torch.rand(1, 1, 33, 33)).shape == (1, 1, 21, 21)
+    x = torch.rand(1, 1, 20, 20)
+    with torch.no_grad():  # the fourth layer is on the path: zeroing it changes the output to B3
+        m.conv2b.weight.zero_(), m.conv2b.bias.zero_()
+        assert torch.allclose(m(torch.rand(1, 1, 33, 33)), m.conv3.bias.view(1, 1, 1, 1).expand(1, 1, 21, 21))
+    # Three-layer configurations record nothing new, so the shipped weights' configurations rebuild them.
+    assert SRCNN().config == dict(f1=9, f2=1, f3=5, n1=64, n2=32, channels=1, init="gaussian")
+    assert "conv2b" not in SRCNN().state_dict().keys().__repr__()
+    # Section 4.4: three channels in and out, the colour space recorded.
+    for colour in ("rgb", "ycbcr"):
+        c = SRCNN(colour=colour, padding="same")
+        assert c.config["channels"] == 3 and c.config["colour"] == colour
+        assert c(x.repeat(1, 3, 1, 1)).shape == (1, 3, 20, 20)
+    assert SRCNN(channels=3).colour == "rgb" and SRCNN(**SRCNN(colour="ycbcr").config).colour == "ycbcr"
+    with pytest.raises(ValueError, match="colour"):
+        SRCNN(colour="lab")
+    with pytest.raises(ValueError, match="channels"):
+        SRCNN(colour="ycbcr", channels=1)
+
+
 def test_vdsr():
     assert n_params(VDSR(20)) == 665_921
     m = VDSR(5)

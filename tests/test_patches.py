@@ -3,7 +3,17 @@ import pytest
 import torch
 
 from srlib import SRError
-from srlib.data import SRCNNPatches, SRGANPatches, VDSRPatches, builtin_images, grid_patches, imresize, modcrop, to_y
+from srlib.data import (
+    SRCNNPatches,
+    SRGANPatches,
+    VDSRPatches,
+    builtin_images,
+    grid_patches,
+    imresize,
+    modcrop,
+    rgb_to_ycbcr,
+    to_y,
+)
 from srlib.data.patches import dihedral
 
 
@@ -38,6 +48,26 @@ def test_srcnn_patches():
     assert full[0][1].shape == (1, 33, 33)
     with pytest.raises(SRError, match="label_size"):
         SRCNNPatches("builtin", label_size=20)
+
+
+def test_srcnn_colour_patches():
+    """Section 4.4's training sets: the three channels of RGB or YCbCr, each degraded as Y is."""
+    im = modcrop(builtin_images()[0][1], 3)
+    rgb = im / 255.0
+    for colour, hr in (("rgb", rgb), ("ycbcr", rgb_to_ycbcr(rgb))):
+        ds = SRCNNPatches("builtin", scale=3, label_size=None, colour=colour)
+        x, y = ds[0]
+        assert x.shape == y.shape == (3, 33, 33)
+        lr_up = imresize(imresize(hr, 1 / 3), size=hr.shape[:2])
+        np.testing.assert_allclose(x.permute(1, 2, 0).numpy(), lr_up[:33, :33], atol=1e-6)
+        np.testing.assert_allclose(y.permute(1, 2, 0).numpy(), hr[:33, :33], atol=1e-6)
+        assert len(ds) == len(SRCNNPatches("builtin", scale=3))
+    # YCbCr's first channel is the Y set itself (the same degradation, the same numbers)
+    y_set = SRCNNPatches("builtin", scale=3, label_size=None)
+    ycc = SRCNNPatches("builtin", scale=3, label_size=None, colour="ycbcr")
+    torch.testing.assert_close(ycc.x[:50, :1], y_set.x[:50], atol=3e-3, rtol=0)  # Y of 8-bit RGB is rounded
+    with pytest.raises(SRError, match="colour"):
+        SRCNNPatches("builtin", colour="hsv")
 
 
 def test_srcnn_patches_augment_with_the_eight_symmetries():

@@ -9,7 +9,8 @@ import torch
 
 from srlib import SRError
 from srlib.data import builtin_images, save_image
-from srlib.inference import load_model
+from srlib.evaluate import evaluate
+from srlib.inference import as_method, load_model
 from srlib.models import VDSR as VDSRNet
 from srlib.train import (
     RECIPES,
@@ -171,6 +172,26 @@ def test_checkpoint_loads_as_a_model(tmp_path):
     assert info["kind"] == "vdsr" and info["scales"] == [2.0, 3.0] and not model.training
     ax = plot_history(tmp_path)
     assert [line.get_label() for line in ax.get_lines()] == ["PSNR x2", "PSNR x3"]
+
+
+@pytest.mark.parametrize("model, colour", [(dict(f2b=1, n2b=8), "y"), (dict(colour="ycbcr"), "ycbcr"),
+                                           (dict(colour="rgb", padding="same"), "rgb")],
+                         ids=["four-layers", "ycbcr-valid", "rgb-same"])
+def test_srcnn_variants_of_section_4_train_and_validate(tmp_path, model, colour):
+    """The four-layer SRCNN gets labels cropped by its own shrink; colour SRCNNs train on their colour
+    space and are validated on the Y of their RGB output; the checkpoint rebuilds them."""
+    r = SRCNN.replace(model={**dict(f1=9, f2=1, f3=5), **model}, iterations=4, val_every=4)
+    t = Trainer(r, tmp_path, progress=False)
+    x, y = t.data[0]
+    shrink = t.model.shrink
+    assert x.shape[0] == y.shape[0] == (1 if colour == "y" else 3) and y.shape[-1] == 33 - 2 * shrink
+    assert shrink == (6 if "f2b" in model else 0 if "padding" in model else 6)
+    last = t.fit()
+    net, info = load_model(last)
+    assert net.colour == colour and info["model_config"].get("f2b") == model.get("f2b")
+    # The validation in the history is the protocol's evaluation of the checkpoint (Y of the RGB output)
+    (again,) = evaluate(as_method(net, "srcnn", "again", (3.0,)), ["builtin"], [3])
+    assert read_history(tmp_path)[-1]["psnr_x3"] == pytest.approx(again.psnr, abs=1e-3)
 
 
 def _cli(*args, **kw):

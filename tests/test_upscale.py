@@ -11,10 +11,10 @@ import torch
 from PIL import Image
 
 from srlib import SRError
-from srlib.data import bicubic_restore, builtin_images, imresize, quantize, rgb_to_ycbcr, ycbcr_to_rgb
+from srlib.data import bicubic_degrade, bicubic_restore, builtin_images, imresize, quantize, rgb_to_ycbcr, ycbcr_to_rgb
 from srlib.data.image import Photo, read_photo, save_photo
 from srlib.inference import as_method, margin, run_tiled, tile_size, upscale, upscale_photo
-from srlib.models import VDSR, SRResNet
+from srlib.models import SRCNN, VDSR, SRResNet
 from srlib.pretrained import load
 
 
@@ -86,6 +86,44 @@ def test_upscale_is_the_papers_pipeline(nets):
     out = upscale(img, model, info["kind"], 3, tile=40)
     diff = np.abs(out.astype(int) - ref)
     assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
+
+
+@pytest.mark.parametrize("colour", ["rgb", "ycbcr"])
+def test_colour_srcnn_upscales_its_three_channels(colour):
+    """An SRCNN on RGB or YCbCr (section 4.4): the network on the bicubic image in its colour
+    space, in tiles, the same as evaluate's method; a grey photo goes through as three equal channels."""
+    torch.manual_seed(0)
+    model = SRCNN(9, 1, 5, colour=colour, init="he", padding="same").eval()
+    img = builtin_images()[2][1][:40, :50]
+    up = bicubic_restore(img / 255.0, (120, 150))
+    x = up if colour == "rgb" else rgb_to_ycbcr(up)
+    sr = run_tiled(model, x)
+    ref = quantize(np.clip(sr if colour == "rgb" else ycbcr_to_rgb(sr), 0, 1) * 255.0)
+    out = upscale(img, model, "srcnn", 3, tile=32)
+    diff = np.abs(out.astype(int) - ref)
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
+    method = as_method(model, "srcnn", "c", (3.0,))
+    assert method.rgb  # evaluate gives it the LR RGB image: the same numbers as upscale's
+    evaluated = quantize(method.run(img / 255.0, (120, 150), 3) * 255.0)
+    assert np.abs(evaluated.astype(int) - ref).max() <= 1
+    grey = builtin_images()[1][1][:30, :30]
+    g = upscale(grey, model, "srcnn", 3)
+    up = np.repeat(bicubic_restore(grey / 255.0, (90, 90))[..., None], 3, -1)
+    sr = run_tiled(model, up if colour == "rgb" else rgb_to_ycbcr(up))
+    ref = quantize(np.clip((sr if colour == "rgb" else ycbcr_to_rgb(sr)).mean(-1), 0, 1) * 255.0)
+    assert g.shape == (90, 90) and np.abs(g.astype(int) - ref).max() <= 1
+
+
+def test_y_network_as_an_rgb_method_keeps_cb_and_cr_bicubic(nets):
+    model, info = nets["srcnn-x3"]
+    img = builtin_images()[2][1][:60, :81] / 255.0
+    lr = bicubic_degrade(img, 3)
+    out = as_method(model, "srcnn", "s", (3.0,), rgb=True).run(lr, (60, 81), 3)
+    ycc, bic = rgb_to_ycbcr(out), rgb_to_ycbcr(bicubic_restore(lr, (60, 81)))
+    inside = (out > 0).all(-1) & (out < 1).all(-1)  # clipping to [0, 1] moves the chroma of a few pixels
+    np.testing.assert_allclose(ycc[inside][:, 1:], bic[inside][:, 1:], atol=1e-9)
+    y_only = as_method(model, "srcnn", "s", (3.0,)).run(rgb_to_ycbcr(lr)[..., 0], (60, 81), 3)
+    np.testing.assert_allclose(ycc[inside][:, 0], y_only[inside], atol=1e-9)
 
 
 def test_alpha_16_bit_and_float_photos_keep_what_they_are(nets):

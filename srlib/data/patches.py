@@ -24,10 +24,9 @@ from torch.utils.data import Dataset
 
 from ..errors import SRError
 from .datasets import image_paths, load_images
-from .degrade import modcrop
+from .degrade import bicubic_degrade, bicubic_restore, modcrop
 from .download import cache_dir
-from .image import to_y
-from .resize import imresize
+from .image import rgb_to_ycbcr, to_y
 
 __all__ = ["grid_patches", "SRCNNPatches", "VDSRPatches", "SRGANPatches", "dihedral"]
 
@@ -84,29 +83,42 @@ class SRCNNPatches(_Cached):
     """SRCNN's training set: 33x33 sub-images of the bicubic-interpolated Y at stride 14,
     each paired with the central 21x21 of the HR Y (the output size of the 9-1-5 valid
     convolutions); ``label_size=None`` keeps the label 33x33 (for 'same' padding).
-    ``augment=True`` adds the 8 flips/rotations (VDSR's; the SRCNN paper has none)."""
+    ``augment=True`` adds the 8 flips/rotations (VDSR's; the SRCNN paper has none).
+    ``colour="rgb"`` or ``"ycbcr"`` gives three-channel sub-images instead of Y (section 4.4;
+    MATLAB's ``rgb2ycbcr`` in floating point, grayscale images repeated to three channels)."""
 
     kind = "srcnn"
 
     def __init__(self, data: str = "T91", scale: int = 3, size: int = 33, stride: int = 14,
-                 label_size: int | None = 21, augment: bool = False):
+                 label_size: int | None = 21, augment: bool = False, colour: str = "y"):
         if label_size is not None and (label_size > size or (size - label_size) % 2):
             raise SRError(f"SRCNNPatches: label_size {label_size} must be <= size {size} with an even margin")
+        if colour not in ("y", "rgb", "ycbcr"):
+            raise SRError(f"SRCNNPatches: colour must be 'y', 'rgb' or 'ycbcr', got {colour!r}")
         params = dict(data=data, scale=scale, size=size, stride=stride, label_size=label_size)
+        if colour != "y":  # Y sets keep the cache key they always had
+            params["colour"] = colour
+
+        def channels(image: np.ndarray) -> np.ndarray:
+            if colour == "y":
+                return _y01(image)
+            rgb = (image if image.ndim == 3 else np.repeat(image[..., None], 3, -1)).astype(np.float64) / 255.0
+            return rgb if colour == "rgb" else rgb_to_ycbcr(rgb)
 
         def build():
             xs, ys = [], []
             for _, im in load_images(data):
-                hr = _y01(modcrop(im, scale))
-                lr_up = imresize(imresize(hr, 1 / scale), size=hr.shape)
+                hr = channels(modcrop(im, scale))
+                lr_up = bicubic_restore(bicubic_degrade(hr, scale), hr.shape)
                 xs.append(grid_patches(lr_up, size, stride))
                 ys.append(grid_patches(hr, size, stride))
             return {"x": np.concatenate(xs).astype(np.float32), "y": np.concatenate(ys).astype(np.float32)}
 
         a = self._load(params, build)
         m = 0 if label_size is None else (size - label_size) // 2
-        self.x = torch.from_numpy(a["x"])[:, None]
-        y = torch.from_numpy(a["y"])[:, None]
+        as_nchw = (lambda v: v[:, None]) if colour == "y" else (lambda v: v.permute(0, 3, 1, 2).contiguous())  # noqa: E731
+        self.x = as_nchw(torch.from_numpy(a["x"]))
+        y = as_nchw(torch.from_numpy(a["y"]))
         self.y = y[..., m:size - m, m:size - m] if m else y
         self.n_aug = 8 if augment else 1
 
@@ -133,7 +145,7 @@ class VDSRPatches(_Cached):
             for _, im in load_images(data):
                 for s in scales:
                     hr = _y01(modcrop(im, s))
-                    lr_up = imresize(imresize(hr, 1 / s), size=hr.shape)
+                    lr_up = bicubic_restore(bicubic_degrade(hr, s), hr.shape)
                     p = grid_patches(lr_up, size, stride)
                     xs.append(p)
                     ys.append(grid_patches(hr, size, stride))
@@ -172,7 +184,7 @@ class SRGANPatches(_Cached):
             for _, im in load_images(data):
                 hr = modcrop(im if im.ndim == 3 else np.repeat(im[..., None], 3, -1), scale)
                 hr = hr.astype(np.float64) / 255.0
-                lr = np.clip(imresize(hr, 1 / scale), 0, 1)
+                lr = np.clip(bicubic_degrade(hr, scale), 0, 1)
                 his.append(grid_patches(hr, size, stride))
                 los.append(grid_patches(lr, size // scale, stride // scale))
             return {"hr": (np.concatenate(his) * 255).round().astype(np.uint8),
