@@ -18,7 +18,7 @@ from torch import nn
 from .errors import SRError
 from .inference import load_model
 
-__all__ = ["index", "available", "load", "pretrained"]
+__all__ = ["index", "available", "load", "pretrained", "history"]
 
 WEIGHTS = Path(__file__).with_name("weights")
 
@@ -43,6 +43,14 @@ def load(name: str, device: str | torch.device = "cpu") -> tuple[nn.Module, dict
     return model, info
 
 
+def history(name: str) -> list[dict]:
+    """The validation history of shipped weights ``name`` as :func:`srlib.train.read_history` gives
+    it (iteration, loss, ``psnr_x<scale>`` on the recipe's validation set, ...); empty if none was kept."""
+    if name not in index():
+        raise SRError(f"no shipped weights named {name!r}; available: {', '.join(available()) or 'none'}")
+    return torch.load(WEIGHTS / index()[name]["file"], map_location="cpu", weights_only=True).get("history", [])
+
+
 def pretrained(name: str, device: str | torch.device = "cpu") -> nn.Module:
     """The network of shipped weights ``name``, in eval mode (e.g. ``pretrained("vdsr")``)."""
     return load(name, device)[0]
@@ -60,10 +68,16 @@ def ship(checkpoint: str | Path, name: str, command: str, cpu_minutes: float, da
     from .data.datasets import have
     from .evaluate import evaluate
     from .inference import as_method
+    from .train import read_history
 
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
     slim = {k: ckpt[k] for k in ("kind", "model_config", "model", "scales")}
     slim["iteration"] = ckpt["iteration"]
+    if "recipe" in ckpt:  # what trained it, so that it can be trained again (the notebooks' full mode)
+        slim["recipe"] = ckpt["recipe"]
+    log = Path(checkpoint).with_name("history.csv")
+    if log.is_file():  # its validation PSNR against iterations, for the chapters' curves
+        slim["history"] = [row for row in read_history(log) if row["iteration"] <= slim["iteration"]]
     if "seconds" in ckpt:  # measured by the trainer; older checkpoints: as given
         cpu_minutes = round(ckpt["seconds"] / 60, 1)
     WEIGHTS.mkdir(exist_ok=True)

@@ -367,7 +367,8 @@ class Trainer:
                 raise SRError("SRCNN trains one network per scale: give one scale")
             # The label is the part of the sub-image the network's valid convolutions reach;
             # the sub-images are in the colour space the network sees (section 4.4).
-            net = make_model("srcnn", r.model)
+            with torch.random.fork_rng(devices=[]):  # the network's initial weights stay the recipe seed's
+                net = make_model("srcnn", r.model)
             size = p.pop("size", 33)
             p["label_size"] = size - 2 * net.shrink if net.shrink else None
             return SRCNNPatches(r.data, int(r.scales[0]), size=size, colour=net.colour, **p)

@@ -10,7 +10,7 @@ import torch
 from srlib import SRError
 from srlib.data import builtin_images, save_image
 from srlib.evaluate import evaluate
-from srlib.inference import as_method, load_model
+from srlib.inference import as_method, load_model, make_model
 from srlib.models import VDSR as VDSRNet
 from srlib.train import (
     RECIPES,
@@ -182,6 +182,9 @@ def test_srcnn_variants_of_section_4_train_and_validate(tmp_path, model, colour)
     space and are validated on the Y of their RGB output; the checkpoint rebuilds them."""
     r = SRCNN.replace(model={**dict(f1=9, f2=1, f3=5), **model}, iterations=4, val_every=4)
     t = Trainer(r, tmp_path, progress=False)
+    torch.manual_seed(r.seed)  # the initial weights are the recipe seed's: a shipped run's start can be rebuilt
+    start = make_model("srcnn", t.model_config).state_dict()
+    assert all(torch.equal(v, t.model.state_dict()[k]) for k, v in start.items())
     x, y = t.data[0]
     shrink = t.model.shrink
     assert x.shape[0] == y.shape[0] == (1 if colour == "y" else 3) and y.shape[-1] == 33 - 2 * shrink
