@@ -135,3 +135,46 @@ def compare(images: dict[str, np.ndarray], left: str, right: str, zoom: int = 1)
         '<input type="range" min="0" max="100" value="50" aria-label="border between the two images" '
         'style="position:absolute;inset:0;width:100%;height:100%;margin:0;opacity:0;cursor:ew-resize" '
         f'oninput="{move}"></div></div>')
+
+
+# ----- verdicts computed from the numbers ----------------------------------------------------------------
+# A chapter that reproduces a paper ends with a table: the claim, what the paper reports, what we
+# measured, and a verdict. The verdict is never typed: it follows from the checks on our numbers.
+
+
+@dataclass
+class Claim:
+    """One claim of a paper checked against our numbers.
+
+    ``checks`` are the comparisons the claim makes, evaluated on our numbers (``True`` where
+    ours show it); ``why_not`` is the reason when some do not (said in the table).
+    """
+
+    claim: str  # the paper's claim, in words
+    where: str  # where the paper makes it (section, table, figure)
+    paper: str  # the published figures, labelled as such
+    ours: str  # what we measured, formatted from our numbers
+    checks: tuple[bool, ...]
+    why_not: str = ""
+
+    @property
+    def verdict(self) -> str:
+        """``reproduced`` (every check holds), ``partly`` (some do) or ``not reproduced here``."""
+        held = [bool(c) for c in self.checks]
+        if not held:
+            raise ValueError(f"claim {self.claim!r} has no checks")
+        return "reproduced" if all(held) else "partly" if any(held) else "not reproduced here"
+
+
+def verdict_table(claims: list[Claim]) -> str:
+    """The claims as a Markdown table, with their computed verdicts and, where not every check
+    holds, the reason."""
+
+    def cell(s: str) -> str:
+        return s.replace("|", "\\|").replace("\n", " ")
+
+    rows = ["| claim | paper | ours | verdict |", "|---|---|---|---|"]
+    for c in claims:
+        verdict = f"**{c.verdict}**" + (f": {c.why_not}" if c.verdict != "reproduced" and c.why_not else "")
+        rows.append(f"| {cell(c.claim)} ({cell(c.where)}) | {cell(c.paper)} | {cell(c.ours)} | {cell(verdict)} |")
+    return "\n".join(rows)

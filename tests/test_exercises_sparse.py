@@ -16,8 +16,20 @@ def test_mean_filters_checker():
 
 def test_soft_threshold_checker():
     assert check_soft_threshold(lambda u, t: torch.relu(u - t) - torch.relu(-u - t)).passed
+    # relu(x) = x + relu(-x): another right answer
+    assert check_soft_threshold(lambda u, t: (u - t) + torch.relu(t - u) - torch.relu(-u - t)).passed
     r = check_soft_threshold(lambda u, t: torch.relu(u - t))  # a plain shifted ReLU drops the negatives
-    assert len(r.failures) == 3 and "theta = 0.5" in r.failures[0] and "theta = 0 is" in r.failures[1]
+    assert len(r.failures) == 5 and "theta = 0.5" in r.failures[0] and "theta = 0 is" in r.failures[1]
+    # The right values without the lesson: refused, naming what was used.
+    for wrong, used in [(lambda u, t: torch.nn.functional.softshrink(u, t), "softshrink"),
+                        (lambda u, t: torch.sign(u) * (u.abs() - t).clamp_min(0), "abs, clamp_min, sign"),
+                        (lambda u, t: torch.where(u.abs() > t, u - t * torch.sign(u), 0 * u), "abs")]:
+        r = check_soft_threshold(wrong)
+        assert r.total == 6 and len(r.failures) == 1 and "with ReLUs" in r.failures[0] and used in r.failures[0], r
+    # Near the threshold: a strict and a non-strict comparison both give 0 at |u| = theta, but an off-by-one
+    # threshold (|u| - theta > 1e-6 counted as zero) does not pass.
+    r = check_soft_threshold(lambda u, t: torch.relu(u - t - 1e-6) - torch.relu(-u - t - 1e-6))
+    assert len(r.failures) >= 1 and any("just inside" in f or "theta = 0" in f for f in r.failures)
 
 
 def test_overlap_count_checker():

@@ -26,17 +26,55 @@ def check_mean_filters(fn: Callable) -> Report:
     return check("mean removal folded into the filters", fn, cases)
 
 
+# What "with ReLUs only" allows: the ReLU, sums, differences, negation and products with numbers.
+RELU_AND_ARITHMETIC = {"relu", "relu_", "add", "sub", "rsub", "neg", "mul", "__add__", "__radd__", "__sub__",
+                       "__rsub__", "__neg__", "__mul__", "__rmul__", "__iadd__", "__isub__", "__imul__", "clone"}
+
+
+class _Operations(torch.overrides.TorchFunctionMode):
+    """Records the name of every torch function called while it is active."""
+
+    def __init__(self):
+        super().__init__()
+        self.names: set[str] = set()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.names.add(getattr(func, "__name__", str(func)))
+        return func(*args, **(kwargs or {}))
+
+
+def _relus_only(fn: Callable) -> Callable:
+    """``fn``, but it raises if it calls a torch function other than the ReLU and arithmetic."""
+
+    def traced(*args):
+        with _Operations() as ops:
+            out = fn(*args)
+        other = sorted(n for n in ops.names - RELU_AND_ARITHMETIC if not n.startswith("__get"))
+        if other:
+            raise ValueError(f"uses {', '.join(other)}: write it with torch.relu, +, - and * only")
+        return out
+
+    return traced
+
+
 def check_soft_threshold(fn: Callable) -> Report:
     """``fn(u, theta) -> tensor``: soft-thresholding sign(u) max(|u| - theta, 0), written with
-    ReLUs only (its values are checked)."""
+    ReLUs only: its values are checked, and the torch functions it calls (ReLU, +, -, x only;
+    ``softshrink``, ``sign``, ``abs``, ``clamp`` or ``where`` give the values but not the lesson)."""
     u = torch.linspace(-2, 2, 17, dtype=torch.float64)
     g = torch.Generator().manual_seed(4)
     r = torch.randn(3, 5, 4, generator=g, dtype=torch.float64)
+    near = torch.tensor([-0.5 - 1e-9, -0.5, -0.5 + 1e-9, 0.5 - 1e-9, 0.5, 0.5 + 1e-9], dtype=torch.float64)
     cases = [Case("theta = 0.5 on [-2, 2]", (u.clone(), 0.5), torch.sign(u) * (u.abs() - 0.5).clamp_min(0)),
              Case("theta = 0 is the identity", (u.clone(), 0.0), u.clone()),
              Case("a 3-D tensor, theta = 0.3", (r.clone(), 0.3), torch.sign(r) * (r.abs() - 0.3).clamp_min(0)),
-             Case("theta above every |u|", (u.clone(), 3.0), torch.zeros(17))]
-    return check("soft threshold from ReLUs", fn, cases)
+             Case("theta above every |u|", (u.clone(), 3.0), torch.zeros(17)),
+             Case("just inside and outside +-theta", (near.clone(), 0.5),
+                  torch.tensor([-1e-9, 0, 0, 0, 0, 1e-9], dtype=torch.float64), atol=1e-12, rtol=0)]
+    report = check("soft threshold from ReLUs", fn, cases)
+    ops = check("soft threshold from ReLUs", _relus_only(fn), [Case("with ReLUs, +, - and x only", (u.clone(), 0.5),
+                                                                    cases[0].expected)])
+    return Report(report.title, report.total + 1, report.failures + ops.failures)
 
 
 def check_overlap_count(fn: Callable) -> Report:
