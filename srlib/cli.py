@@ -1,6 +1,8 @@
 """``python -m srlib`` / ``srlib``: train, evaluate and apply SR networks; fetch data sets.
 
 Every error caused by the user's input is one line on stderr and exit status 2.
+
+Appendix: the API (book/api.md); the README shows the commands.
 """
 
 from __future__ import annotations
@@ -344,7 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float)
     t.add_argument("--batch-size", type=int)
     t.add_argument("--optimizer", choices=["sgd", "adam"])
-    t.add_argument("--clip", choices=["adjustable", "norm", "none"])
+    t.add_argument("--clip", choices=["adjustable", "value", "norm", "none"],
+                   help="gradient clipping: VDSR's adjustable, a fixed value range, the global norm, or none")
     t.add_argument("--clip-value", type=float)
     t.add_argument("--seed", type=int)
     t.add_argument("--val-data")

@@ -4,6 +4,8 @@ For every HR image of a data set at scale s: crop to a multiple of s; take 8-bit
 grayscale file is its own Y); LR = bicubic(Y, 1/s) in floating point; the method
 restores it to the HR size; the result is rounded to 8 bits, s pixels are shaved from
 each border, and PSNR and SSIM are averaged over the images of the set.
+
+Chapters: the SR problem (book/sr_problem.md) and the benchmarks (book/benchmarks.md).
 """
 
 from __future__ import annotations

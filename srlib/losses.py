@@ -1,4 +1,7 @@
-"""The losses of the book: MSE, SRGAN's VGG content loss and adversarial loss, TV."""
+"""The losses of the book: MSE, SRGAN's VGG content loss and adversarial loss, TV.
+
+Chapters: SRCNN and VDSR (the MSE), SRGAN (book/srgan.md, notebook 04: the other losses).
+"""
 
 from __future__ import annotations
 

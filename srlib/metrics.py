@@ -11,6 +11,8 @@ tables measured, and compare:
    the SSIM map.
 
 The numpy functions measure one image; the torch ones measure a batch on any device.
+
+Chapter: the SR problem (book/sr_problem.md).
 """
 
 from __future__ import annotations

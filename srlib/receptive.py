@@ -9,6 +9,8 @@ SRCNN predicts a pixel from a 13x13 window, VDSR's twenty 3x3 layers from 41x41.
   pixels with a non-zero gradient for one output pixel.
 - :func:`effective_rf` and :func:`mass_width`: Luo et al.'s effective receptive field
   (NeurIPS 2016), how the gradient mass spreads inside the theoretical window.
+
+Chapter: receptive fields and context (notebook 02).
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ a convolutional network. This module builds both sides, so that they can be comp
   starting point for end-to-end training.
 
 Images are Y in [0, 1], the bicubic-interpolated LR image as input (SRCNN's input).
+
+Chapter: SRCNN (notebook 01, sections 1 to 3).
 """
 
 from __future__ import annotations

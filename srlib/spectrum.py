@@ -4,6 +4,8 @@ A x``s`` LR image cannot hold frequencies above its Nyquist limit, 1 / (2 s) cyc
 pixel: whatever an SR method puts above it is invented. Comparing the energy there with
 the HR image's says how much high-frequency detail a method recovers (MSE-trained networks
 too little, a GAN about as much as the HR image, not necessarily the right detail).
+
+Chapter: SRGAN (notebook 04).
 """
 
 from __future__ import annotations

@@ -19,6 +19,9 @@ and faster named alternatives; :func:`train` runs one. The loop is plain PyTorch
   (:meth:`Recipe.check`);
 * under ``torchrun --nproc_per_node=N`` it trains with DistributedDataParallel, each rank
   taking its share of every global batch; rank 0 validates, logs and saves.
+
+Chapters: SRCNN and VDSR (the papers' recipes), the GPU appendix (book/gpu.md), the performance
+appendix (the fast presets).
 """
 
 from __future__ import annotations
@@ -560,11 +563,9 @@ class Trainer:
             dataset_dir(data, download_missing=False) if data != "builtin" else None
         except SRError:
             data = "builtin"
-        was_training = self.model.training
         model = make_model(self.kind, self.model_config).to(self.device)
         model.load_state_dict(self.model.state_dict())
         res = evaluate(as_method(model, self.kind, self.kind, None), [data], list(self.r.scales))
-        self.model.train(was_training)
         out = {}
         for x in res:
             out[f"psnr_x{x.scale:g}"] = round(x.psnr, 4)

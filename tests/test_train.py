@@ -340,12 +340,13 @@ def test_cli_train_bad_input(tmp_path, args, message):
 def test_cli_train_model_settings(tmp_path):
     p = _cli("train", "vdsr", "--data", "builtin", "--val-data", "builtin", "--scale", "2", "--iterations", "2",
              "--batch-size", "4", "--model-set", "depth=3", "residual=false", "--no-augment",
-             "--out", str(tmp_path / "r"), "--quiet")
+             "--clip", "value", "--clip-value", "0.5", "--out", str(tmp_path / "r"), "--quiet")
     assert p.returncode == 0, p.stderr[-2000:]
     model, info = load_model(tmp_path / "r" / "last.pt")
     assert info["model_config"] == {"depth": 3, "residual": False, "channels": 1}
     recipe = torch.load(tmp_path / "r" / "last.pt", weights_only=True)["recipe"]
     assert recipe["patch"] == {"size": 41, "stride": 41, "augment": False}
+    assert (recipe["clip"], recipe["clip_value"]) == ("value", 0.5)  # every mode of clip_gradients
     assert len([m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]) == 3 and not model.residual
 
 

@@ -13,6 +13,8 @@ then by downloading it into the cache. Both places use one layout::
 Any folder path works as a data set too: a folder of images, or one in the SelfExSR layout
 (``image_SRF_<s>/*_HR.png``). ``$SRLIB_MIRROR`` replaces the download servers by one that
 serves that same layout (for a local mirror, and for the tests).
+
+Appendix: data sets (book/data_sets.md).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from .degrade import modcrop
 from .download import cache_dir, fetch_archive, fetch_files
 from .image import read_image
 
-__all__ = ["DATASETS", "TEST_SETS", "TRAIN_SETS", "builtin_images", "dataset_dir", "have", "image_paths",
+__all__ = ["DATASETS", "builtin_images", "dataset_dir", "have", "image_paths",
            "load_images", "download", "BUILTIN_NAMES"]
 
 IMAGE_SUFFIXES = {".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".ppm", ".pgm", ".webp"}
@@ -68,8 +70,6 @@ DATASETS: dict[str, Spec] = {
                   archive_hash="md5:bdc2d9338d4e574fe81bf7d158758658", images="DIV2K_train_HR"),
 }
 ALIASES = {"B100": "BSD100", "Urban": "Urban100", "291": "T91+BSD200"}
-TEST_SETS = ("Set5", "Set14", "BSD100", "Urban100")
-TRAIN_SETS = ("T91", "BSD200", "291", "DIV2K")
 
 # The usual names of the SelfExSR files (img_001 ...) of the two small test sets.
 IMAGE_NAMES = {

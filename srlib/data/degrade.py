@@ -1,4 +1,7 @@
-"""Crops and degradations: how the papers make a low-resolution image from a high one."""
+"""Crops and degradations: how the papers make a low-resolution image from a high one.
+
+Chapter: the SR problem (book/sr_problem.md).
+"""
 
 from __future__ import annotations
 

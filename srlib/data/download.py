@@ -9,6 +9,8 @@ be extracted is deleted, so that a retry downloads it again instead of failing o
 Several processes may download the same set into one cache: a lock file next to the
 destination (``.<name>.lock``, empty, left in place so that every process locks the same
 file) lets one of them download while the others wait, then reuse its result.
+
+Appendix: data sets (book/data_sets.md).
 """
 
 from __future__ import annotations

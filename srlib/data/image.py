@@ -1,4 +1,7 @@
-"""Reading and writing images, and MATLAB's colour conversions (ITU-R BT.601)."""
+"""Reading and writing images, and MATLAB's colour conversions (ITU-R BT.601).
+
+Chapter: the SR problem (book/sr_problem.md).
+"""
 
 from __future__ import annotations
 

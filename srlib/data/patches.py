@@ -7,6 +7,8 @@ keyed by every parameter and the list of source files, so the second run starts 
 Flips and rotations (VDSR, SRGAN) are not stored: item ``i`` of the data set is patch
 ``i // 8`` under the ``i % 8``-th of the eight symmetries of the square, so augmentation
 is deterministic and a shuffled sampler mixes symmetries and scales in every batch.
+
+Chapters: SRCNN, VDSR and SRGAN (their training sets).
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ that alone moves PSNR by tenths of a dB. This module reproduces MATLAB's algorit
 Each 1-D resize is a matrix (out x in) applied along an axis, so both versions share
 :func:`resize_matrix`, and the torch one is a pair of matrix products: differentiable and
 on any device.
+
+Chapter: the SR problem (book/sr_problem.md).
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ Eight 3x3 convolutions with 64, 64, 128, 128, 256, 256, 512, 512 filters, every 
 one with stride 2 (so the feature map halves four times), batch normalisation after all
 but the first, LeakyReLU (slope 0.2); then a dense layer of 1024 units, LeakyReLU and a
 dense layer to one logit (the sigmoid of the paper is left to the loss, for stability).
+
+Chapter: SRGAN (book/srgan.md, notebook 04).
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ A 9x9 convolution and PReLU; B residual blocks (conv-BN-PReLU-conv-BN with an id
 skip); a convolution and BN closed by a long skip from the first features; sub-pixel
 convolution upsampling (Shi et al., 2016); a 9x9 convolution to RGB. It works on the LR
 image itself, not on an interpolated one, so all convolutions run at LR resolution.
+
+Chapter: SRGAN (book/srgan.md, notebook 04).
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 Section 3.1: D layers of 3x3 convolutions with 64 filters, zero padding so every feature
 map keeps the input's size, ReLU between them; the last layer outputs the residual
 r = y - x, which is added to the interpolated input x (residual learning).
+
+Chapter: VDSR (book/vdsr.md, notebook 03).
 """
 
 from __future__ import annotations

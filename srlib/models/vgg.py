@@ -3,6 +3,8 @@
 The layer layout and ``state_dict`` keys (``features.0.weight`` ...) are those of the
 common ImageNet VGG19 (torchvision's), so its published weights load as they are. Layers
 are named as in the SRGAN paper: ``relu2_2`` is VGG22, ``relu5_4`` is VGG54.
+
+Chapter: SRGAN (book/srgan.md, notebook 04).
 """
 
 from __future__ import annotations
