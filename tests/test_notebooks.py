@@ -41,8 +41,13 @@ def test_colab_cell_first_and_installs_this_repository(notebook):
 
 
 def test_setup_prints_mode_and_device(notebook):
+    """The saved run of every notebook says, near its top, its mode, its device and its test images."""
     path, nb = notebook
-    assert any("setup(" in c and "srlib.notebook" in c or "notebook.setup(" in c for c in _code(nb)[:3]), path.name
+    cells = [c for c in nb["cells"] if c["cell_type"] == "code"][:3]
+    printed = "".join(o.get("text", "") if isinstance(o.get("text", ""), str) else "".join(o["text"])
+                      for c in cells for o in c.get("outputs", []) if o.get("output_type") == "stream")
+    for line in ("mode: ", "device: ", "test images: "):
+        assert line in printed, f"{path.name}: its first cells do not print {line.strip()!r}"
 
 
 def test_in_the_table_of_contents(notebook):
