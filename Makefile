@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: book test lint clean browser
+.PHONY: book test test-fast lint clean browser
 
 # Notebooks run in their own folder: give them an absolute data path.
 ifdef SRLIB_DATA
@@ -28,11 +28,18 @@ browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver; }
 
-## Run every test: lint, unit tests, nbval on every notebook, the book build and the browser test.
+## Run every test: lint, unit tests, the book build (which runs every notebook once; their checked
+## outputs are compared with the saved ones) and the browser test.
 ## Screenshots of the chapters are left in _build/screenshots/.
 test: $(VENV)/.installed browser
 	$(BIN)/ruff check srlib tests benchmarks scripts book/_ext notebooks
-	$(BIN)/python -m pytest tests $(wildcard notebooks/*.ipynb) --nbval-lax
+	$(BIN)/python -m pytest tests --durations=25
+
+## The fast tier: lint and the unit tests, without the book build, the browser and the slow tests
+## (marked `slow`: training runs, signals, DDP, ONNX export); a few minutes on two cores.
+test-fast: $(VENV)/.installed
+	$(BIN)/ruff check srlib tests benchmarks scripts book/_ext notebooks
+	$(BIN)/python -m pytest tests -m "not book and not slow" --durations=10
 
 clean:
 	rm -rf _build

@@ -19,6 +19,8 @@ from srlib.inference import margin, run_tiled
 from srlib.models import SRCNN
 from srlib.pretrained import index, load
 
+pytestmark = pytest.mark.slow  # torch.export of three networks: minutes
+
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):

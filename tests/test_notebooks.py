@@ -1,4 +1,10 @@
-"""The notebooks follow the book's conventions (notebooks/README.md); nbval runs them."""
+"""The notebooks follow the book's conventions (notebooks/README.md), and the book build runs them.
+
+The book build executes every notebook once (``execute_notebooks: force``); the cells marked
+``# NBVAL_CHECK_OUTPUT`` must print there what the saved notebook shows: nbval's ``--nbval-lax``
+check, without running the notebooks a second time (``pytest --nbval-lax notebooks/`` still works
+for a notebook on its own).
+"""
 
 import json
 import re
@@ -99,3 +105,29 @@ def test_switch_and_compare_work_without_a_kernel():
     html = compare({"black": a, "grey <b>": b}, "black", "grey <b>", zoom=2).data
     assert html.count("<option") == 4 and "grey &lt;b&gt;" in html  # both menus; names escaped
     assert html.count("data:image/png;base64,") == 2 + 4 and 'oninput="' in html
+
+
+def _printed(cell: dict) -> str:
+    """What a code cell printed: its streams and the text of its results, as one string."""
+    out = []
+    for o in cell.get("outputs", []):
+        if o.get("output_type") == "stream":
+            out.append(o["text"] if isinstance(o["text"], str) else "".join(o["text"]))
+        elif o.get("output_type") in ("execute_result", "display_data") and "text/plain" in o.get("data", {}):
+            t = o["data"]["text/plain"]
+            out.append(t if isinstance(t, str) else "".join(t))
+    return "".join(out)
+
+
+@pytest.mark.book
+def test_checked_outputs_are_what_the_book_build_computed(built, notebook):
+    path, nb = notebook
+    ran = json.loads((built.parent / "jupyter_execute" / "notebooks" / path.name).read_text())
+    by_id = {c.get("id"): c for c in ran["cells"]}
+    errors = [c.get("id") for c in ran["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors, f"{path.name}: cells {errors} failed in the book build"
+    checked = [c for c in nb["cells"] if c["cell_type"] == "code" and "# NBVAL_CHECK_OUTPUT" in "".join(c["source"])]
+    assert checked, f"{path.name}: no cell is checked (# NBVAL_CHECK_OUTPUT)"
+    for cell in checked:
+        saved, now = _printed(cell), _printed(by_id[cell["id"]])
+        assert saved == now, f"{path.name}, cell {cell['id']}: saved\n{saved}\nbut the book build printed\n{now}"

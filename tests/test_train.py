@@ -240,6 +240,7 @@ def test_a_second_signal_during_the_final_save_is_recorded_not_fatal(tmp_path):
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # handed back after the final save
 
 
+@pytest.mark.slow
 def test_cli_train_a_signal_during_the_closing_evaluation_stops_it_and_exits_0(tmp_path, monkeypatch, capsys):
     import srlib.evaluate
     from srlib.cli import main
@@ -272,6 +273,7 @@ def _wait_for(path, p):
     assert path.exists(), p.stderr.read()[-2000:] if p.poll() is not None else "timed out"
 
 
+@pytest.mark.slow
 def test_cli_train_a_second_run_into_a_running_folder_stops_at_once_naming_the_first(tmp_path):
     out = tmp_path / "run"
     first = _long_run(out)
@@ -289,6 +291,7 @@ def test_cli_train_a_second_run_into_a_running_folder_stops_at_once_naming_the_f
     assert not (out / ".lock.pid").exists()
 
 
+@pytest.mark.slow
 def test_cli_train_a_second_sigterm_during_shutdown_still_saves_and_exits_0(tmp_path):
     out = tmp_path / "run"
     p = _long_run(out)
@@ -304,6 +307,7 @@ def test_cli_train_a_second_sigterm_during_shutdown_still_saves_and_exits_0(tmp_
     assert load_model(out / "last.pt")[1]["iteration"] >= 20
 
 
+@pytest.mark.slow
 def test_cli_train_stopped_by_sigterm_leaves_a_usable_checkpoint(tmp_path):
     out = tmp_path / "run"
     p = subprocess.Popen([sys.executable, "-m", "srlib", "train", "srcnn", "--data", "builtin", "--val-data",
@@ -364,6 +368,7 @@ def test_cli_resume_continues_the_run_with_its_own_settings(tmp_path):
     assert p.returncode == 2 and "is a vdsr checkpoint, not srcnn" in p.stderr, p.stderr
 
 
+@pytest.mark.slow
 def test_ddp_under_torchrun_equals_one_process_on_the_whole_batch(tmp_path):
     """Two CPU processes (gloo), each on half of every batch, give the weights of one
     process on the whole batch (gradients averaged across ranks)."""
@@ -390,6 +395,7 @@ def test_ddp_under_torchrun_equals_one_process_on_the_whole_batch(tmp_path):
     assert min((a[k] - init[k]).abs().max().item() for k in a if k.endswith("weight")) > 5e-3
 
 
+@pytest.mark.slow
 def test_srresnet_then_srgan_from_it(tmp_path):
     small = dict(scale=4, blocks=2, width=16)
     common = dict(data="builtin", val_data="builtin", batch_size=8, iterations=3, patch=dict(size=48, stride=96))

@@ -148,6 +148,7 @@ def test_grayscale_stays_grayscale_with_an_rgb_network(nets):
     assert upscale(gray, model, info["kind"], 4).shape == (80, 120)
 
 
+@pytest.mark.slow
 def test_memory_stays_bounded_on_a_large_photo(tmp_path):
     """A 6-megapixel output through a 64-channel network: whole, its layers would need 1.5 GB
     each; in tiles the process grows by a few hundred MB at most."""
