@@ -1,0 +1,146 @@
+"""Full mode on a GPU, run and recorded: the GPU tests, then every notebook with SRLIB_FULL=1.
+
+    python scripts/gpu_check.py --out benchmarks/results/gpu/full-mode            # on a CUDA machine
+    python scripts/gpu_check.py --dry-run --out /tmp/dry --budget 40              # on a CPU (tested in CI)
+
+Run from the root of a checkout with SRLIB_DATA pointing at the benchmark data (else the notebooks
+use the builtin images, and say so). Unless ``--no-install``, it first installs what it needs
+(``pip install -r requirements.txt -e .``). Then, within ``--budget`` seconds in all:
+
+1. ``pytest tests/test_gpu.py`` (skipped in a dry run);
+2. each notebook executed in a fresh kernel (nbclient) with ``SRLIB_FULL=1`` (quick mode in a dry
+   run), each under its own time limit (``LIMITS``, or what is left of the budget);
+
+and writes into ``--out``: ``<notebook>.json`` per notebook (status, wall time, peak GPU memory,
+the printed output of its checked cells: its key numbers), the executed notebooks, and
+``summary.json`` (device, PyTorch and CUDA versions, the GPU tests' result, what was not reached).
+A notebook that runs past its limit is stopped and recorded as such; the run stops cleanly at the
+budget and names the notebooks it did not reach.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+# Seconds each notebook may take in full mode on one H100/H200-class GPU (all four: 10 minutes).
+LIMITS = {"01_sparse_coding": 150, "02_receptive_fields": 90, "03_residual_learning": 180,
+          "04_perceptual_loss": 180}
+PEAK = ("import json as _j, torch as _t\n"
+        "print('gpu_check:' + _j.dumps({'peak_gpu_bytes': _t.cuda.max_memory_allocated() "
+        "if _t.cuda.is_available() else 0}))")
+
+
+def printed(cell) -> str:
+    """The streams and plain-text results of a code cell, as one string."""
+    out = []
+    for o in cell.get("outputs", []):
+        if o.get("output_type") == "stream":
+            out.append(o["text"])
+        elif o.get("output_type") in ("execute_result", "display_data") and "text/plain" in o.get("data", {}):
+            out.append(o["data"]["text/plain"])
+    return "".join(out)
+
+
+def run_notebook(path: Path, limit: float, full: bool, out: Path) -> dict:
+    """Execute ``path`` in its folder under ``limit`` seconds; save it into ``out``; its record."""
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(PEAK))
+    env = {**os.environ, "SRLIB_FULL": "1" if full else "0"}
+    client = NotebookClient(nb, timeout=max(1, int(limit)), kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    record = {"notebook": path.name, "full": full, "limit_s": round(limit, 1)}
+    t0 = time.perf_counter()
+    deadline = t0 + limit
+    try:
+        with client.setup_kernel(env=env):
+            for i, cell in enumerate(nb.cells):
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    raise CellTimeoutError(f"the notebook's limit of {limit:.0f} s ran out before cell {i}")
+                client.timeout = max(1, int(left))
+                client.execute_cell(cell, i)
+        record["status"] = "ok"
+    except CellTimeoutError as e:
+        record["status"] = "timed out"
+        record["error"] = str(e).splitlines()[0][:300]
+    except (CellExecutionError, DeadKernelError) as e:
+        record["status"] = "failed"
+        record["error"] = str(e)[-2000:]
+    record["wall_s"] = round(time.perf_counter() - t0, 1)
+    tail = printed(nb.cells[-1])
+    record["peak_gpu_bytes"] = json.loads(tail.split("gpu_check:", 1)[1])["peak_gpu_bytes"] if "gpu_check:" in tail \
+        else None
+    nb.cells.pop()
+    record["checked_outputs"] = {c.get("id", str(i)): printed(c) for i, c in enumerate(nb.cells)
+                                 if c.cell_type == "code" and "# NBVAL_CHECK_OUTPUT" in c.source}
+    nbformat.write(nb, out / path.name)
+    (out / f"{path.stem}.json").write_text(json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", required=True, type=Path, help="results folder (created)")
+    p.add_argument("--budget", type=float, default=600, help="seconds for everything (default 600)")
+    p.add_argument("--dry-run", action="store_true", help="on a CPU: quick mode, no GPU tests")
+    p.add_argument("--no-install", action="store_true", help="use the environment as it is")
+    p.add_argument("--notebooks", nargs="+", help="notebook names or .ipynb files (default: all of notebooks/)")
+    a = p.parse_args(argv)
+    t0 = time.perf_counter()
+    a.out.mkdir(parents=True, exist_ok=True)
+    if not a.no_install:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-r", str(ROOT / "requirements.txt"),
+                        "-e", str(ROOT)], check=True)
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if not cuda and not a.dry_run:
+        print("gpu_check: no CUDA device; use --dry-run to try the script on a CPU", file=sys.stderr)
+        return 2
+    summary = {"device": torch.cuda.get_device_name(0) if cuda else "cpu (dry run)", "torch": torch.__version__,
+               "cuda": torch.version.cuda, "full": not a.dry_run, "budget_s": a.budget, "notebooks": {}}
+    if not a.dry_run:
+        t = time.perf_counter()
+        tests = subprocess.run([sys.executable, "-m", "pytest", "-q", str(ROOT / "tests" / "test_gpu.py")],
+                               capture_output=True, text=True, cwd=ROOT, timeout=max(10, a.budget / 4))
+        summary["gpu_tests"] = {"returncode": tests.returncode, "wall_s": round(time.perf_counter() - t, 1),
+                                "tail": tests.stdout[-1500:]}
+        print(f"GPU tests: exit {tests.returncode} in {summary['gpu_tests']['wall_s']} s", flush=True)
+    chosen = [Path(n).resolve() if n.endswith(".ipynb") and Path(n).is_file() else
+              next((b for b in NOTEBOOKS if n in (b.stem, b.name)), None) for n in a.notebooks or []] or NOTEBOOKS
+    if None in chosen:
+        print(f"gpu_check: unknown notebook in {a.notebooks}; choose from {[b.stem for b in NOTEBOOKS]}",
+              file=sys.stderr)
+        return 2
+    not_reached = []
+    for path in chosen:
+        left = a.budget - (time.perf_counter() - t0)
+        if left < 5:
+            not_reached.append(path.name)
+            continue
+        limit = min(LIMITS.get(path.stem, 180), left)
+        rec = run_notebook(path, limit, not a.dry_run, a.out)
+        summary["notebooks"][path.name] = {k: rec[k] for k in ("status", "wall_s", "peak_gpu_bytes")}
+        print(f"{path.name}: {rec['status']} in {rec['wall_s']} s (limit {limit:.0f} s)", flush=True)
+    summary["not_reached"] = not_reached
+    summary["wall_s"] = round(time.perf_counter() - t0, 1)
+    (a.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    if not_reached:
+        print(f"budget of {a.budget:.0f} s spent: not reached: {', '.join(not_reached)}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

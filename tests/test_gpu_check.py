@@ -1,0 +1,51 @@
+"""scripts/gpu_check.py in its CPU dry run: notebooks run with their limits, records written, the
+budget respected and what it did not reach named (the GPU run itself needs a CUDA machine)."""
+
+import json
+import subprocess
+import sys
+
+import nbformat
+from conftest import ROOT
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu_check.py"), "--dry-run", "--no-install",
+                           *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_dry_run_records_a_notebook_then_stops_at_the_budget(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import os\nprint('mode:', os.environ['SRLIB_FULL'])"),
+                nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint('key number:', 6 * 7)"),
+                nbformat.v4.new_code_cell("import time\ntime.sleep(60)")]
+    quick = tmp_path / "quick.ipynb"
+    nb.cells = nb.cells[:2]
+    nbformat.write(nb, quick)
+    slow = tmp_path / "slow.ipynb"
+    nb.cells.append(nbformat.v4.new_code_cell("import time\ntime.sleep(60)"))
+    nbformat.write(nb, slow)
+    out = tmp_path / "out"
+    p = _run("--out", str(out), "--budget", "25", "--notebooks", str(quick), str(slow), "02_receptive_fields")
+    assert p.returncode == 0, p.stderr[-3000:]
+    rec = json.loads((out / "quick.json").read_text())
+    assert rec["status"] == "ok" and rec["peak_gpu_bytes"] == 0 and not rec["full"]
+    assert list(rec["checked_outputs"].values()) == ["key number: 42\n"]
+    ran = nbformat.read(out / "quick.ipynb", as_version=4)
+    assert ran.cells[0].outputs[0]["text"] == "mode: 0\n" and len(ran.cells) == 2  # quick mode; no added cell kept
+    rec = json.loads((out / "slow.json").read_text())
+    assert rec["status"] == "timed out" and rec["wall_s"] < 30  # the rest of the budget, not the 60 s sleep
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["not_reached"] == ["02_receptive_fields.ipynb"] and summary["device"] == "cpu (dry run)"
+    assert "not reached: 02_receptive_fields.ipynb" in p.stdout
+
+
+def test_no_gpu_without_dry_run_and_unknown_notebook(tmp_path):
+    import torch
+
+    if not torch.cuda.is_available():  # on a GPU machine this would be the real run
+        p = subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu_check.py"), "--no-install", "--out",
+                            str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
+        assert p.returncode == 2 and "no CUDA device" in p.stderr
+    p = _run("--out", str(tmp_path), "--notebooks", "05_nothing")
+    assert p.returncode == 2 and "unknown notebook" in p.stderr
