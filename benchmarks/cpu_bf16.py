@@ -19,7 +19,9 @@ from pathlib import Path
 
 import torch
 
-from srlib.train import cpu_has_native_bf16, read_history, recipe, train
+from srlib.device import cpu_has_native_bf16
+from srlib.recipes import recipe
+from srlib.train import read_history, train
 
 
 def run(preset: str, scales: tuple, iterations: int, bf16: bool, out: Path) -> dict:

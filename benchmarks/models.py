@@ -20,8 +20,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from srlib.device import pick_device
 from srlib.models import SRCNN, VDSR, Discriminator, SRResNet
-from srlib.train import pick_device
 
 
 def count_flops(fn) -> float:

@@ -114,10 +114,12 @@ def _interrupt(signum, frame):
 def cmd_train(args: argparse.Namespace) -> int:
     import signal
 
+    from . import checkpoint
     from .data import have
     from .evaluate import evaluate, format_table
-    from .inference import as_method, load_model, read_checkpoint
-    from .train import RECIPES, Recipe, train
+    from .inference import as_method, load_model
+    from .recipes import RECIPES, Recipe
+    from .train import train
 
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise SRError(f"--out {args.out}: is a file; give a run folder")
@@ -136,7 +138,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     base = RECIPES[name]
     last_ckpt = Path(args.out) / "last.pt"
     if args.resume and last_ckpt.is_file():  # the run as it was; the options given here change it
-        ckpt = read_checkpoint(last_ckpt)
+        ckpt = checkpoint.read(last_ckpt)
         if ckpt["kind"] == args.model:  # another model's checkpoint: the trainer refuses it, naming both
             base = Recipe.from_dict(ckpt["recipe"])
     if args.iterations is not None and args.epochs is None:  # the length in iterations, not epochs
@@ -239,7 +241,7 @@ def _upscale_one(src: Path, dst: Path, model, info: dict, args: argparse.Namespa
 
 def cmd_upscale(args: argparse.Namespace) -> int:
     from .data.datasets import IMAGE_SUFFIXES
-    from .train import pick_device
+    from .device import pick_device
 
     src, dst = Path(args.input), Path(args.output)
     if not src.exists():

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import checkpoint
 from .data.degrade import bicubic_restore
 from .data.image import Photo, quantize, rgb_to_ycbcr, ycbcr_to_rgb
 from .data.resize import output_shape, resize_sparse
@@ -26,7 +27,7 @@ from .evaluate import Method
 from .models import SRCNN, VDSR, SRResNet
 from .receptive import receptive_field
 
-__all__ = ["KINDS", "make_model", "read_checkpoint", "load_model", "as_method", "upscale", "upscale_photo",
+__all__ = ["KINDS", "make_model", "load_model", "as_method", "upscale", "upscale_photo",
            "model_input", "run_tiled", "margin", "tile_size", "available_memory", "keep_freed_memory", "CPU_TILE"]
 
 KINDS = {"srcnn": SRCNN, "vdsr": VDSR, "srresnet": SRResNet, "srgan": SRResNet}
@@ -51,29 +52,13 @@ def make_model(kind: str, config: dict) -> nn.Module:
     return model
 
 
-def read_checkpoint(path: str | Path) -> dict:
-    """The contents of an srlib checkpoint (state_dicts and plain values only), or SRError."""
-    path = Path(path)
-    if not path.is_file():
-        raise SRError(f"{path}: no such checkpoint")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise SRError(f"{path}: not an srlib checkpoint ({type(e).__name__})") from None
-    if not isinstance(ckpt, dict) or "kind" not in ckpt or "model" not in ckpt:
-        raise SRError(f"{path}: not an srlib checkpoint (no 'kind'/'model' entries)")
-    if not isinstance(ckpt.get("model_config"), dict):  # the network cannot be rebuilt without it
-        raise SRError(f"{path}: not an srlib checkpoint (no 'model_config' entry)")
-    return ckpt
-
-
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """Load a checkpoint or a weights file written by srlib: ``(model in eval mode, info)``.
 
     ``info`` has ``kind``, ``scales`` and whatever else the file recorded.
     """
     path = Path(path)
-    ckpt = read_checkpoint(path)
+    ckpt = checkpoint.read(path)
     try:
         model = make_model(ckpt["kind"], ckpt["model_config"])
     except SRError as e:  # the file recorded impossible settings: name it
@@ -82,7 +67,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn
         model.load_state_dict(ckpt["model"])
     except (RuntimeError, TypeError, AttributeError) as e:  # wrong shapes, or not a state_dict at all
         raise SRError(f"{path}: weights do not fit a {ckpt['kind']} model ({str(e).splitlines()[0]})") from None
-    info = {k: v for k, v in ckpt.items() if k not in ("model", "optimizer", "disc", "opt_disc", "scalers", "rng")}
+    info = checkpoint.describe(ckpt)
     info["path"] = str(path)
     return model.to(device).eval(), info
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .data import have, load_images
-from .train import pick_device
+from .device import pick_device
 
 
 @dataclass(frozen=True)

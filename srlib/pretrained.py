@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from . import checkpoint as checkpoints
 from .errors import SRError
 from .inference import load_model
 
@@ -48,7 +49,7 @@ def history(name: str) -> list[dict]:
     it (iteration, loss, ``psnr_x<scale>`` on the recipe's validation set, ...); empty if none was kept."""
     if name not in index():
         raise SRError(f"no shipped weights named {name!r}; available: {', '.join(available()) or 'none'}")
-    return torch.load(WEIGHTS / index()[name]["file"], map_location="cpu", weights_only=True).get("history", [])
+    return checkpoints.read(WEIGHTS / index()[name]["file"]).get("history", [])
 
 
 def pretrained(name: str, device: str | torch.device = "cpu") -> nn.Module:
@@ -60,8 +61,8 @@ def ship(checkpoint: str | Path, name: str, command: str, cpu_minutes: float, da
          device: str = "2-core CPU") -> dict:
     """Add a trained checkpoint to srlib's shipped weights (maintainers' tool).
 
-    Writes ``weights/<name>.pt`` (the network only, in half the size: float32 state_dict
-    without optimiser) and its entry in ``index.json``, with its Set5 PSNR measured now
+    Writes ``weights/<name>.pt`` (:func:`srlib.checkpoint.slim`: the network without the
+    optimiser, with its recipe and validation history) and its entry in ``index.json``, with its Set5 PSNR measured now
     with srlib's protocol (``builtin`` images if Set5 is absent). ``device`` says where it
     trained; the training minutes are recorded as ``cpu_minutes`` on a CPU, else ``gpu_minutes``.
     """
@@ -70,18 +71,13 @@ def ship(checkpoint: str | Path, name: str, command: str, cpu_minutes: float, da
     from .inference import as_method
     from .train import read_history
 
-    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    slim = {k: ckpt[k] for k in ("kind", "model_config", "model", "scales")}
-    slim["iteration"] = ckpt["iteration"]
-    if "recipe" in ckpt:  # what trained it, so that it can be trained again (the notebooks' full mode)
-        slim["recipe"] = ckpt["recipe"]
-    log = Path(checkpoint).with_name("history.csv")
-    if log.is_file():  # its validation PSNR against iterations, for the chapters' curves
-        slim["history"] = [row for row in read_history(log) if row["iteration"] <= slim["iteration"]]
+    ckpt = checkpoints.read(checkpoint)
+    log = Path(checkpoint).with_name("history.csv")  # its validation PSNR against iterations, for the curves
+    slim = checkpoints.slim(ckpt, read_history(log) if log.is_file() else None)
     if "seconds" in ckpt:  # measured by the trainer; older checkpoints: as given
         cpu_minutes = round(ckpt["seconds"] / 60, 1)
     WEIGHTS.mkdir(exist_ok=True)
-    torch.save(slim, WEIGHTS / f"{name}.pt")
+    checkpoints.write(slim, WEIGHTS / f"{name}.pt")
     model, info = load_model(WEIGHTS / f"{name}.pt")
     data_name = "Set5" if have("Set5") else "builtin"
     scales = [float(s) for s in slim["scales"]]

@@ -1,7 +1,8 @@
 """One training engine for SRCNN, VDSR, SRResNet and SRGAN.
 
-A :class:`Recipe` holds every hyper-parameter; :data:`RECIPES` has the papers' settings
-and faster named alternatives; :func:`train` runs one. The loop is plain PyTorch:
+A :class:`~srlib.recipes.Recipe` (``srlib/recipes.py``) holds every hyper-parameter;
+:func:`train` runs one (``srlib/device.py`` picks the device and precision, ``srlib/checkpoint.py``
+writes and reads the checkpoints). The loop is plain PyTorch:
 
 * the device is picked automatically (cuda, mps, cpu); on a GPU, mixed precision (bf16
   where supported, else fp16 with a gradient scaler), channels_last, pinned memory and
@@ -28,12 +29,11 @@ from __future__ import annotations
 
 import csv
 import math
-import numbers
 import os
 import signal
 import socket
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -43,185 +43,22 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
+from . import checkpoint
 from .data.datasets import dataset_dir
 from .data.patches import SRCNNPatches, SRGANPatches, VDSRPatches
+from .device import cpu_has_native_bf16, pick_device
 from .errors import SRError
 from .evaluate import evaluate
-from .inference import as_method, make_model, read_checkpoint
+from .inference import as_method, make_model
 from .losses import ContentLoss, adversarial_loss, discriminator_loss
 from .models import Discriminator
+from .recipes import Recipe
 
-__all__ = ["Recipe", "RECIPES", "recipe", "cpu_has_native_bf16", "pick_device", "clip_gradients", "Trainer", "train",
-           "read_history", "plot_history", "TrainingDiverged"]
+__all__ = ["clip_gradients", "Trainer", "train", "read_history", "plot_history", "TrainingDiverged"]
 
 
 class TrainingDiverged(SRError):
     """The loss became NaN or infinite."""
-
-
-@dataclass
-class Recipe:
-    """Every setting of a training run. Iterations count optimiser steps (global batches)."""
-
-    kind: str  # "srcnn", "vdsr", "srresnet", "srgan"
-    model: dict = field(default_factory=dict)  # constructor arguments of the network
-    data: str = "T91"
-    scales: tuple = (3,)
-    patch: dict = field(default_factory=dict)  # arguments of the patch set
-    loss: str = "mse"  # "mse" (mean) or "euclidean" (Caffe's: sum / 2N, as SRCNN and VDSR)
-    optimizer: str = "sgd"  # "sgd" or "adam"
-    lr: float = 1e-4
-    lr_last: float | None = None  # SRCNN: a separate rate for the last layer
-    momentum: float = 0.9
-    betas: tuple = (0.9, 0.999)
-    weight_decay: float = 0.0
-    batch_size: int = 128
-    iterations: int = 10_000
-    epochs: float | None = None  # if set, replaces iterations (epochs x batches per epoch)
-    schedule: str = "step"  # "step" (x lr_gamma every lr_step iterations), "cosine", "constant"
-    lr_step: int = 0
-    lr_step_epochs: float | None = None  # if set, replaces lr_step
-    lr_gamma: float = 0.1
-    clip: str | None = None  # "adjustable" (VDSR), "value" (fixed [-theta, theta]), "norm" (global norm)
-    clip_value: float = 0.01  # theta, the bound of each weight's step lr * g ("vdsr": 1e-4, measured, see book/gpu.md)
-    # SRGAN
-    content_layer: str = "relu5_4"
-    vgg_weights: str | None = "imagenet"
-    adversarial_weight: float = 1e-3
-    generator: str | None = None  # SRResNet checkpoint to start the generator from
-    # Validation and book-keeping
-    val_data: str = "Set5"
-    val_every: int = 1000
-    checkpoint_every: int = 500
-    seed: int = 0
-    workers: int | None = None  # None: 0 on the CPU, 4 on a GPU
-    amp: bool = True  # CUDA: bf16 where supported, else fp16 with a gradient scaler
-    cpu_amp: bool = False  # CPU: bf16 autocast + channels_last where bf16 is native (4x here, benchmarks/)
-    compile: bool = False
-    minutes: float | None = None  # wall-clock budget: the schedule is fitted to it
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Recipe:
-        """The recipe that a checkpoint recorded (``state()["recipe"]``); settings it lacks keep their defaults."""
-        names = {f.name for f in fields(cls)}
-        d = {k: tuple(v) if k in ("scales", "betas") else v for k, v in d.items() if k in names}
-        return cls(**d)
-
-    def replace(self, **changes) -> Recipe:
-        unknown = set(changes) - {f.name for f in fields(self)}
-        if unknown:
-            raise SRError(f"unknown recipe settings: {', '.join(sorted(unknown))}")
-        return replace(self, **changes)
-
-    def check(self) -> Recipe:
-        """Refuse impossible values at once, before data loading or training start, naming the
-        setting and its CLI option (a zero batch or learning rate would fail late or train nothing)."""
-        options = {"scales": "--scale", "batch_size": "--batch-size", "iterations": "--iterations",
-                   "epochs": "--epochs", "minutes": "--minutes", "lr": "--lr", "val_every": "--val-every",
-                   "clip_value": "--clip-value", "workers": "--workers", "optimizer": "--optimizer",
-                   "clip": "--clip"}
-
-        def whole(v, least):
-            return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= least
-
-        def positive(v):
-            return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and v > 0
-
-        def need(ok: bool, name: str, what: str) -> None:
-            if not ok:
-                opt = f" ({options[name]})" if name in options else ""
-                raise SRError(f"{name}{opt} must be {what}, got {getattr(self, name)!r}")
-
-        need(self.kind in ("srcnn", "vdsr", "srresnet", "srgan"), "kind", "'srcnn', 'vdsr', 'srresnet' or 'srgan'")
-        need(len(self.scales) > 0 and all(positive(x) and 1 < x <= 8 for x in self.scales), "scales",
-             "numbers greater than 1 and at most 8")
-        for name in ("batch_size", "val_every", "checkpoint_every"):
-            need(whole(getattr(self, name), 1), name, "a whole number of at least 1")
-        if self.epochs is None:
-            need(whole(self.iterations, 1), "iterations", "a whole number of at least 1")
-        for name in ("epochs", "minutes", "lr_last", "lr_step_epochs"):
-            need(getattr(self, name) is None or positive(getattr(self, name)), name, "a positive number")
-        need(positive(self.lr), "lr", "a positive number")
-        need(positive(self.clip_value) or (self.clip is None and self.clip_value == 0), "clip_value",
-             "a positive number" + (" (or 0 with no clipping)" if self.clip is None else ""))
-        need(self.workers is None or whole(self.workers, 0), "workers", "a whole number of at least 0")
-        need(self.optimizer in ("sgd", "adam"), "optimizer", "'sgd' or 'adam'")
-        need(self.schedule in ("step", "cosine", "constant"), "schedule", "'step', 'cosine' or 'constant'")
-        need(self.clip in (None, "adjustable", "value", "norm"), "clip", "'adjustable', 'value', 'norm' or None")
-        need(self.loss in ("mse", "euclidean"), "loss", "'mse' or 'euclidean'")
-        return self
-
-
-RECIPES: dict[str, Recipe] = {
-    # SRCNN, section 4: SGD with momentum 0.9, 1e-4 for the first two layers and 1e-5 for the
-    # last, Caffe's Euclidean loss, 33x33 sub-images of T91 at stride 14, 9-1-5, Gaussian init.
-    "srcnn": Recipe("srcnn", model=dict(f1=9, f2=1, f3=5), loss="euclidean", lr=1e-4, lr_last=1e-5,
-                    batch_size=128, iterations=1_000_000, schedule="constant",
-                    patch=dict(size=33, stride=14)),
-    # The same network with Adam: a faster, named alternative (not the paper's).
-    "srcnn-adam": Recipe("srcnn", model=dict(f1=9, f2=1, f3=5), optimizer="adam", lr=1e-3, lr_last=1e-4,
-                         batch_size=128, iterations=100_000, schedule="cosine",
-                         patch=dict(size=33, stride=14)),
-    # Learning on a CPU in minutes: the 9-5-5 network with He initialisation, 'same' padding
-    # (every pixel of a sub-image supervised), Adam and a cosine schedule fitted to --minutes;
-    # bf16 where the CPU has it (the same PSNR per step, 3.5x the steps per second here).
-    "srcnn-fast": Recipe("srcnn", model=dict(f1=9, f2=5, f3=5, init="he", padding="same"), optimizer="adam",
-                         lr=3e-4, batch_size=16, iterations=50_000, schedule="cosine", val_every=2000,
-                         patch=dict(size=33, stride=14), cpu_amp=True),
-    # VDSR, section 4.1: SGD, momentum 0.9, weight decay 1e-4, batch 64, lr 0.1 divided by 10
-    # every 20 epochs for 80 epochs, adjustable gradient clipping, x2/x3/x4 mixed, 41x41 patches.
-    "vdsr": Recipe("vdsr", model=dict(depth=20), data="291", scales=(2, 3, 4), loss="euclidean",
-                   lr=0.1, weight_decay=1e-4, batch_size=64, epochs=80, schedule="step", lr_step_epochs=20,
-                   clip="adjustable", clip_value=1e-4, patch=dict(size=41, stride=41)),
-    # Learning on a CPU in minutes: Adam on the mean squared error, small batches (more
-    # updates per second), a cosine schedule fitted to --minutes; residual learning as the paper;
-    # bf16 where the CPU has it.
-    "vdsr-fast": Recipe("vdsr", model=dict(depth=20), data="291", scales=(2, 3, 4), optimizer="adam", lr=5e-4,
-                        batch_size=16, iterations=20_000, schedule="cosine", val_every=1000,
-                        patch=dict(size=41, stride=41), cpu_amp=True),
-    # SRResNet, section 3.2: Adam (beta1 0.9), lr 1e-4, MSE on 96x96 HR crops, batch 16.
-    "srresnet": Recipe("srresnet", model=dict(scale=4, blocks=16), data="DIV2K", scales=(4,), optimizer="adam",
-                       lr=1e-4, batch_size=16, iterations=1_000_000, schedule="constant",
-                       patch=dict(size=96, stride=96)),
-    # SRGAN: the generator from SRResNet, 1e5 iterations at 1e-4 then 1e5 at 1e-5.
-    "srgan": Recipe("srgan", model=dict(scale=4, blocks=16), data="DIV2K", scales=(4,), optimizer="adam",
-                    lr=1e-4, batch_size=16, iterations=200_000, schedule="step", lr_step=100_000,
-                    patch=dict(size=96, stride=96)),
-}
-
-
-def recipe(name: str, **overrides) -> Recipe:
-    """A named recipe with some settings changed."""
-    if name not in RECIPES:
-        raise SRError(f"unknown recipe {name!r}; choose from {', '.join(RECIPES)}")
-    return RECIPES[name].replace(**overrides) if overrides else RECIPES[name]
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether oneDNN computes bf16 in hardware here (AMX or AVX512-BF16), not emulated."""
-    try:
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a build without the check
-        return False
-
-
-def pick_device(device: str | None = None) -> torch.device:
-    """``device`` if given, else cuda, then mps, then cpu."""
-    if device:
-        try:
-            d = torch.device(device)
-        except RuntimeError:
-            raise SRError(f"unknown device {device!r}") from None
-        if d.type == "cuda" and not torch.cuda.is_available():
-            raise SRError("device cuda requested but CUDA is not available")
-        if d.type == "cuda" and d.index is None:  # under torchrun, each process its own GPU
-            d = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        return d
-    if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def clip_gradients(params, mode: str | None, theta: float, lr: float) -> float:
@@ -501,7 +338,7 @@ class Trainer:
     def state(self) -> dict:
         s = {
             "kind": self.kind, "model_config": self.model_config, "model": self.model.state_dict(),
-            "scales": [float(x) for x in self.r.scales], "recipe": _plain(asdict(self.r)),
+            "scales": [float(x) for x in self.r.scales], "recipe": checkpoint.plain(asdict(self.r)),
             "optimizer": self.optimizer.state_dict(), "scalers": [sc.state_dict() for sc in self.scalers],
             "iteration": self.iteration, "total": self.total, "lr_step": self.lr_step, "best": self.best,
             "seconds": self.seconds + (time.perf_counter() - self._t_fit if self._t_fit else 0.0),
@@ -516,14 +353,12 @@ class Trainer:
         """Write a checkpoint atomically (rank 0 only)."""
         path = self.out / name
         if self.rank == 0:
-            tmp = path.with_name(path.name + ".tmp")
-            torch.save(self.state(), tmp)
-            os.replace(tmp, path)
+            checkpoint.write(self.state(), path)
         return path
 
     def _read_resume(self, path: Path) -> dict:
         try:
-            s = read_checkpoint(path)
+            s = checkpoint.read(path)
         except SRError as e:
             raise SRError(f"cannot resume: {e}") from None
         if s.get("kind") != self.kind:
@@ -624,6 +459,7 @@ class Trainer:
         budget = r.minutes * 60 if r.minutes else None
         done_before = self.iteration  # on a resume, the budget counts from here
         total0, step0 = self.total, self.lr_step  # the plan that the budget rescales, in proportion
+        fitted = False
         self.model.train()
         try:
             while self.iteration < self.total:
@@ -643,9 +479,10 @@ class Trainer:
                     bar.update(1)
                     elapsed = time.perf_counter() - t_start
                     n_done = self.iteration - done_before
-                    if budget and n_done >= 20 and n_done % 20 == 0 and elapsed < 0.6 * budget:
-                        # Fit the schedule to the time budget from the speed measured so far
-                        # (re-estimated until 60% of the budget, then fixed).
+                    if budget and n_done >= 5 and (n_done % 20 == 0 or not fitted) and elapsed < 0.6 * budget:
+                        # Fit the schedule to the time budget from the speed measured so far (first after
+                        # 5 steps, so that a slow machine fits it too; re-estimated until 60% of the budget).
+                        fitted = True
                         self.total = max(self.iteration + 1, done_before + int(n_done / elapsed * budget * 0.97))
                         self.lr_step = step0 and max(1, round(step0 * self.total / total0))
                         bar.total = self.total
@@ -688,14 +525,6 @@ class Trainer:
             bar.close()
         self.save()
         return self.out / "last.pt"
-
-
-def _plain(x):
-    if isinstance(x, dict):
-        return {k: _plain(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_plain(v) for v in x]
-    return x
 
 
 def train(recipe: Recipe, out: str | Path, device: str | None = None, resume: bool = False,

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from conftest import ROOT, _shared_data
 
-from srlib.train import RECIPES
+from srlib.recipes import RECIPES
 
 pytestmark = pytest.mark.book
 

@@ -10,7 +10,8 @@ from srlib.data import builtin_images, imresize, read_image, save_image
 from srlib.inference import upscale
 from srlib.models import VDSR
 from srlib.pretrained import index
-from srlib.train import recipe, train
+from srlib.recipes import recipe
+from srlib.train import train
 
 
 @pytest.fixture(scope="module")

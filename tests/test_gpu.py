@@ -12,7 +12,8 @@ import torch
 from srlib.evaluate import evaluate
 from srlib.inference import as_method, load_model
 from srlib.pretrained import pretrained
-from srlib.train import Trainer, recipe
+from srlib.recipes import recipe
+from srlib.train import Trainer
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 

@@ -9,19 +9,12 @@ import torch
 
 from srlib import SRError
 from srlib.data import builtin_images, save_image
+from srlib.device import cpu_has_native_bf16
 from srlib.evaluate import evaluate
 from srlib.inference import as_method, load_model, make_model
 from srlib.models import VDSR as VDSRNet
-from srlib.train import (
-    RECIPES,
-    Trainer,
-    TrainingDiverged,
-    clip_gradients,
-    cpu_has_native_bf16,
-    plot_history,
-    read_history,
-    recipe,
-)
+from srlib.recipes import RECIPES, recipe
+from srlib.train import Trainer, TrainingDiverged, clip_gradients, plot_history, read_history
 
 # Small, fast runs on the builtin images; every setting is a real recipe's.
 SRCNN = recipe("srcnn", data="builtin", scales=(3,), batch_size=512, iterations=16, val_data="builtin",
@@ -149,7 +142,7 @@ def test_time_budget_keeps_the_papers_step_schedule_in_proportion(tmp_path):
     r = recipe("vdsr", model=dict(depth=3, width=8), data="builtin", scales=(2,), batch_size=4, minutes=0.1,
                val_data="builtin", val_every=10**6)
     ckpt = torch.load(Trainer(r, tmp_path / "m", progress=False).fit(), weights_only=True)
-    assert ckpt["total"] > 40 and abs(ckpt["lr_step"] - ckpt["total"] / 4) <= 2
+    assert ckpt["total"] >= 8 and abs(ckpt["lr_step"] - ckpt["total"] / 4) <= 2  # any speed: the proportion
     p = _cli("train", "vdsr", "--data", "builtin", "--val-data", "builtin", "--scale", "2", "--iterations", "8",
              "--batch-size", "4", "--model-set", "depth=3", "width=8", "--out", str(tmp_path / "i"), "--quiet")
     assert p.returncode == 0, p.stderr[-2000:]
