@@ -25,3 +25,19 @@ done
 # vdsr-gpu: the VDSR paper's recipe (the `vdsr` preset) fitted to 6 minutes on one NVIDIA H100 (shared by three
 # runs of the theta sweep in benchmarks/results/gpu/); not part of the CPU set above.
 python -m srlib train vdsr --data 291 --minutes 6 --val-every 4000 --clip-value 1e-4 --out runs/vdsr-gpu --quiet
+# The SRCNN study of notebook 01 (section 5): one change at a time, the same 50,000 steps of srcnn-fast at x3, seed 0
+# (but the last), trained in bf16 on a 2-core AMD EPYC with AVX512-BF16 (about 4 to 14 ms a step).
+study() { name=$1; shift; python -m srlib train srcnn --preset srcnn-fast --scale 3 --iterations 50000 --val-every 2500 "$@" --out runs/$name --quiet; }
+study srcnn-x3-915 --data T91 --model-set f2=1
+study srcnn-x3-955 --data T91 --model-set f2=5
+study srcnn-x3-935 --data T91 --model-set f2=3
+study srcnn-x3-915-n32 --data T91 --model-set f2=1 n1=32 n2=16
+study srcnn-x3-915-n128 --data T91 --model-set f2=1 n1=128 n2=64
+study srcnn-x3-915-291 --data 291 --model-set f2=1
+study srcnn-x3-9115 --data T91 --model-set f2=1 f2b=1 n2b=16
+study srcnn-x3-915-rgb --data T91 --model-set f2=1 colour=rgb
+study srcnn-x3-915-ycbcr --data T91 --model-set f2=1 colour=ycbcr
+study srcnn-x3-915-gauss --data T91 --model-set f2=1 init=gaussian
+study srcnn-x3-915-seed1 --data T91 --model-set f2=1 --seed 1
+# each shipped with: python scripts/ship_weights.py NAME runs/NAME --command "..." --data T91 --cpu-minutes 0 \
+#   --device "2-core CPU (AMD EPYC), bf16 (AVX512-BF16)"   (the checkpoint's own training time is recorded)

@@ -58,17 +58,17 @@ class Dictionaries:
 
 
 def soft(u: torch.Tensor, theta: float | torch.Tensor) -> torch.Tensor:
-    """Soft-thresholding, the proximal operator of ``theta * |.|_1``: sign(u) max(|u| - theta, 0)."""
+    """Soft-thresholding, the proximal operator of ``theta * |.|_1``: ``sign(u) max(|u| - theta, 0)``."""
     return torch.sign(u) * torch.clamp(u.abs() - theta, min=0)
 
 
 def lipschitz(d: torch.Tensor) -> float:
-    """L = ||D||_2^2, the Lipschitz constant of the gradient of 0.5 ||x - D z||^2."""
+    """``L = ||D||_2^2``, the Lipschitz constant of the gradient of ``0.5 ||x - D z||^2``."""
     return float(torch.linalg.matrix_norm(d.double(), 2) ** 2)
 
 
 def ista(d: torch.Tensor, x: torch.Tensor, lam: float, steps: int, z: torch.Tensor | None = None) -> torch.Tensor:
-    """``steps`` ISTA iterations for min_z 0.5 ||x - D z||^2 + lam |z|_1; ``x`` (m, N) -> codes (n, N).
+    """``steps`` ISTA iterations for ``min_z 0.5 ||x - D z||^2 + lam |z|_1``; ``x`` (m, N) -> codes (n, N).
 
     From z = 0 the first step is soft(D^T x / L, lam / L); every step is
     z <- soft(z + D^T (x - D z) / L, lam / L) (Daubechies et al. 2004; Gregor and LeCun's form
