@@ -11,12 +11,19 @@ from torch import nn
 
 from .models.vgg import VGG19Features
 
-__all__ = ["mse", "ContentLoss", "adversarial_loss", "discriminator_loss", "PerceptualLoss", "tv_loss"]
+__all__ = ["mse", "euclidean", "ContentLoss", "adversarial_loss", "generator_loss", "discriminator_loss",
+           "PerceptualLoss", "tv_loss"]
 
 
 def mse(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     """Pixel-wise mean squared error (SRCNN eq. 4, VDSR, SRResNet)."""
     return F.mse_loss(sr, hr)
+
+
+def euclidean(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+    """Caffe's EuclideanLoss, which the SRCNN and VDSR papers trained with: the sum of squares
+    over 2 x the batch size (the MSE times the pixels per sample over 2: larger gradients)."""
+    return (sr - hr).pow(2).sum() / (2 * sr.shape[0])
 
 
 class ContentLoss(nn.Module):
@@ -38,6 +45,11 @@ class ContentLoss(nn.Module):
 def adversarial_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     """SRGAN eq. (6): mean of -log D(G(x)), computed from logits (softplus(-l) = -log sigmoid(l))."""
     return F.softplus(-fake_logits).mean()
+
+
+def generator_loss(content: torch.Tensor, fake_logits: torch.Tensor, weight: float = 1e-3) -> torch.Tensor:
+    """SRGAN eq. (3): the perceptual loss, content loss + ``weight`` x adversarial loss (1e-3 in the paper)."""
+    return content + weight * adversarial_loss(fake_logits)
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:

@@ -44,7 +44,7 @@ def prepare(image: np.ndarray, shave: int = 0) -> np.ndarray:
     return y
 
 
-def _pair(img: np.ndarray, ref: np.ndarray, shave: int) -> tuple[np.ndarray, np.ndarray]:
+def _prepared(img: np.ndarray, ref: np.ndarray, shave: int) -> tuple[np.ndarray, np.ndarray]:
     a, b = np.asarray(img), np.asarray(ref)
     if a.shape[:2] != b.shape[:2]:
         raise SRError(f"metrics: image is {a.shape[:2]} but reference is {b.shape[:2]}")
@@ -56,7 +56,7 @@ def _pair(img: np.ndarray, ref: np.ndarray, shave: int) -> tuple[np.ndarray, np.
 
 def psnr(img: np.ndarray, ref: np.ndarray, shave: int = 0) -> float:
     """PSNR in dB on 8-bit Y with ``shave`` border pixels removed (inf for identical images)."""
-    a, b = _pair(img, ref, shave)
+    a, b = _prepared(img, ref, shave)
     mse = np.mean((a - b) ** 2)
     return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
 
@@ -82,7 +82,7 @@ def channel_psnr(img: np.ndarray, ref: np.ndarray, shave: int = 0) -> dict[str, 
 
 def ssim(img: np.ndarray, ref: np.ndarray, shave: int = 0) -> float:
     """SSIM on 8-bit Y as Wang et al.'s ``ssim_index.m`` (scikit-image, matching settings)."""
-    a, b = _pair(img, ref, shave)
+    a, b = _prepared(img, ref, shave)
     if min(a.shape) < 11:
         raise SRError(f"ssim: image of {a.shape} after shaving is smaller than the 11x11 window")
     # gaussian_weights with sigma 1.5 gives the 11x11 window; the map is cropped by 5 pixels

@@ -23,7 +23,7 @@ from torch import nn
 
 from .data.resize import resize_matrix
 from .errors import SRError
-from .losses import ContentLoss, adversarial_loss, discriminator_loss, mse
+from .losses import ContentLoss, adversarial_loss, discriminator_loss, generator_loss, mse
 from .models import Discriminator, VGG19Features
 
 __all__ = ["VGGChoice", "choose_vgg", "vgg_features", "downscale_operator", "same_lr_candidates",
@@ -197,9 +197,9 @@ def fine_tune(generator: nn.Module, data, cfg: FineTune, choice: VGGChoice | Non
         loss = content(sr, hr)  # l_X, eq. (4) or (5)
         row["content"] = loss.item()
         if adversarial:  # + 1e-3 l_Gen, eq. (3) and (6)
-            adv = adversarial_loss(disc(sr))
-            loss = loss + cfg.adversarial_weight * adv
-            row["adversarial"] = adv.item()
+            fake_logits = disc(sr)
+            loss = generator_loss(loss, fake_logits, cfg.adversarial_weight)
+            row["adversarial"] = adversarial_loss(fake_logits).item()
         loss.backward()
         opt.step()
         if not math.isfinite(loss.item()):

@@ -29,7 +29,7 @@ _POOLS = (nn.MaxPool2d, nn.AvgPool2d)
 _GLOBAL = (nn.Linear, nn.Flatten, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
 
 
-def _pair(v) -> int:
+def _square_side(v) -> int:
     v = v if isinstance(v, int) else v[0]
     return int(v)
 
@@ -75,8 +75,8 @@ def receptive_field(model: nn.Module) -> RF:
     size, jump, trace = 1.0, 1.0, []
     for name, m in model.named_modules():
         if isinstance(m, (nn.Conv2d, *_POOLS)):
-            k, s = _pair(m.kernel_size), _pair(m.stride)
-            d = _pair(getattr(m, "dilation", 1))
+            k, s = _square_side(m.kernel_size), _square_side(m.stride)
+            d = _square_side(getattr(m, "dilation", 1))
             size += (k - 1) * d * jump  # r_l = r_{l-1} + (k_l - 1) d_l j_{l-1}
             jump *= s  # j_l = j_{l-1} s_l
             trace.append(Layer(name, k, s, d, size, jump))

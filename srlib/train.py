@@ -39,7 +39,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -50,8 +49,8 @@ from .device import cpu_has_native_bf16, pick_device
 from .errors import SRError
 from .evaluate import evaluate
 from .inference import as_method, make_model
-from .losses import ContentLoss, adversarial_loss, discriminator_loss
-from .models import Discriminator
+from .losses import ContentLoss, adversarial_loss, discriminator_loss, euclidean, generator_loss, mse
+from .models import SRCNN, Discriminator
 from .recipes import Recipe
 
 __all__ = ["clip_gradients", "Trainer", "train", "read_history", "plot_history", "TrainingDiverged"]
@@ -85,10 +84,7 @@ def clip_gradients(params, mode: str | None, theta: float, lr: float) -> float:
     return norm
 
 
-def _loss(kind: str, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    if kind == "euclidean":  # Caffe's EuclideanLoss: sum of squares / (2 x batch size)
-        return (out.float() - target.float()).pow(2).sum() / (2 * out.shape[0])
-    return F.mse_loss(out.float(), target.float())
+LOSSES = {"mse": mse, "euclidean": euclidean}  # Recipe.loss: the MSE, or Caffe's Euclidean loss (the papers')
 
 
 class _Stop(Exception):
@@ -105,7 +101,7 @@ class Trainer:
 
     def __init__(self, recipe: Recipe, out: str | Path, device: str | None = None, resume: bool = False,
                  progress: bool = True):
-        self.r, self.out, self.progress = recipe.check(), Path(out), progress
+        self.recipe, self.out, self.progress = recipe.check(), Path(out), progress
         self.distributed = int(os.environ.get("WORLD_SIZE", 1)) > 1
         if self.distributed and not dist.is_initialized():
             dist.init_process_group("nccl" if torch.cuda.is_available() and device != "cpu" else "gloo")
@@ -150,14 +146,13 @@ class Trainer:
         self.channels_last = cuda or cpu_bf16
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        spe = self.steps_per_epoch
-        self.total = int(recipe.epochs * spe) if recipe.epochs else recipe.iterations
-        self.lr_step = int(recipe.lr_step_epochs * spe) if recipe.lr_step_epochs else recipe.lr_step
+        self.total = int(recipe.epochs * self.steps_per_epoch) if recipe.epochs else recipe.iterations
+        self.lr_step = int(recipe.lr_step_epochs * self.steps_per_epoch) if recipe.lr_step_epochs else recipe.lr_step
         self.iteration, self.best, self.seconds = 0, -math.inf, 0.0
         self._t_fit: float | None = None  # when fit() started: training time is kept in checkpoints
         if saved is not None:
             self._load(saved)
-        self.net = self.model
+        self.net = self.model  # what forward and backward run through: the model, or its DDP/compiled wrapper
         if self.distributed:
             ids = [self.device.index] if cuda else None
             self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
@@ -201,7 +196,7 @@ class Trainer:
 
     # ----- set-up ---------------------------------------------------------------------
     def _dataset(self):
-        r, p = self.r, dict(self.r.patch)
+        r, p = self.recipe, dict(self.recipe.patch)
         if self.kind == "srcnn":
             if len(r.scales) != 1:
                 raise SRError("SRCNN trains one network per scale: give one scale")
@@ -219,7 +214,7 @@ class Trainer:
         return SRGANPatches(r.data, int(r.scales[0]), **p)
 
     def _init_gan(self) -> None:
-        r = self.r
+        r = self.recipe
         if r.generator:
             from .inference import load_model
 
@@ -234,10 +229,12 @@ class Trainer:
         self.content = ContentLoss(r.content_layer, r.vgg_weights).to(self.device)
 
     def _optimizer(self, model: nn.Module, lr: float, lr_last: float | None) -> torch.optim.Optimizer:
-        r = self.r
+        r = self.recipe
         params = list(model.parameters())
-        if lr_last is not None:
-            last = {id(p) for p in model.conv3.parameters()} if hasattr(model, "conv3") else set()
+        if lr_last is not None:  # SRCNN section 4: 1e-5 for the reconstruction layer, 1e-4 for the others
+            if not isinstance(model, SRCNN):
+                raise SRError(f"lr_last (a rate for SRCNN's last layer) does not apply to {self.kind}")
+            last = {id(p) for p in model.convs()[-1].parameters()}
             groups = [{"params": [p for p in params if id(p) not in last], "lr": lr, "base_lr": lr},
                       {"params": [p for p in params if id(p) in last], "lr": lr_last, "base_lr": lr_last}]
         else:
@@ -251,7 +248,7 @@ class Trainer:
     # ----- schedule ---------------------------------------------------------------------
     def lr_factor(self, it: int) -> float:
         """Multiplier of the base learning rates at iteration ``it``."""
-        r = self.r
+        r = self.recipe
         if r.schedule == "constant":
             return 1.0
         if r.schedule == "step":
@@ -270,15 +267,15 @@ class Trainer:
     # ----- data -------------------------------------------------------------------------
     def _batches(self, epoch: int, start: int):
         """Index lists of this rank for the steps ``start..`` of ``epoch``."""
-        g = torch.Generator().manual_seed(self.r.seed * 1_000_003 + epoch)
+        g = torch.Generator().manual_seed(self.recipe.seed * 1_000_003 + epoch)
         perm = torch.randperm(len(self.data), generator=g)
-        b = self.r.batch_size
+        b = self.recipe.batch_size
         for step in range(start, self.steps_per_epoch):
             yield perm[step * b:(step + 1) * b][self.rank::self.world].tolist()
 
     def _loader(self, epoch: int, start: int) -> DataLoader:
         cuda = self.device.type == "cuda"
-        workers = self.r.workers if self.r.workers is not None else (4 if cuda else 0)
+        workers = self.recipe.workers if self.recipe.workers is not None else (4 if cuda else 0)
         return DataLoader(self.data, batch_sampler=list(self._batches(epoch, start)), num_workers=workers,
                           pin_memory=cuda, persistent_workers=False)
 
@@ -290,47 +287,49 @@ class Trainer:
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp)
 
-    def step(self, batch, lr: float) -> dict:
-        """One optimisation step on one batch; returns the losses and gradient norm."""
-        r = self.r
+    def step(self, batch, learning_rate: float) -> dict:
+        """One optimisation step on one batch at ``learning_rate`` (the current one, for VDSR's
+        adjustable clipping); returns the losses and gradient norm."""
+        r = self.recipe
         if self.kind == "srgan":
             return self._gan_step(batch)
         x, y = self._to(batch[0]), self._to(batch[1])
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
             out = self.net(x)
-        loss = _loss(r.loss, out, y)
+        loss = LOSSES[r.loss](out.float(), y.float())
         scaler = self.scalers[0]
         scaler.scale(loss).backward()
         scaler.unscale_(self.optimizer)
-        gnorm = clip_gradients(self.model.parameters(), r.clip, r.clip_value, lr)
+        gnorm = clip_gradients(self.model.parameters(), r.clip, r.clip_value, learning_rate)
         scaler.step(self.optimizer)
         scaler.update()
         return {"loss": loss.item(), "grad_norm": gnorm}
 
     def _gan_step(self, batch) -> dict:
         lr_img, hr = self._to(batch[0]), self._to(batch[1])
-        sd, sg = self.scalers[1], self.scalers[0]
+        scaler_disc, scaler_gen = self.scalers[1], self.scalers[0]
         # Discriminator: -log D(hr) - log(1 - D(G(lr))).
         self.opt_disc.zero_grad(set_to_none=True)
         with self._autocast():
             fake = self.net(lr_img)
             d_loss = discriminator_loss(self.disc_net(hr).float(), self.disc_net(fake.detach()).float())
-        sd.scale(d_loss).backward()
-        sd.step(self.opt_disc)
-        sd.update()
+        scaler_disc.scale(d_loss).backward()
+        scaler_disc.step(self.opt_disc)
+        scaler_disc.update()
         # Generator: content loss + 1e-3 x -log D(G(lr)) (SRGAN eq. 3).
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
             content = self.content(fake.float(), hr.float())
-            adv = adversarial_loss(self.disc_net(fake).float())
-            g_loss = content + self.r.adversarial_weight * adv
-        sg.scale(g_loss).backward()
-        sg.unscale_(self.optimizer)
-        gnorm = clip_gradients(self.model.parameters(), self.r.clip, self.r.clip_value,
+            fake_logits = self.disc_net(fake).float()
+            g_loss = generator_loss(content, fake_logits, self.recipe.adversarial_weight)
+            adv = adversarial_loss(fake_logits)
+        scaler_gen.scale(g_loss).backward()
+        scaler_gen.unscale_(self.optimizer)
+        gnorm = clip_gradients(self.model.parameters(), self.recipe.clip, self.recipe.clip_value,
                                self.optimizer.param_groups[0]["lr"])
-        sg.step(self.optimizer)
-        sg.update()
+        scaler_gen.step(self.optimizer)
+        scaler_gen.update()
         return {"loss": g_loss.item(), "content": content.item(), "adversarial": adv.item(),
                 "d_loss": d_loss.item(), "grad_norm": gnorm}
 
@@ -338,7 +337,7 @@ class Trainer:
     def state(self) -> dict:
         s = {
             "kind": self.kind, "model_config": self.model_config, "model": self.model.state_dict(),
-            "scales": [float(x) for x in self.r.scales], "recipe": checkpoint.plain(asdict(self.r)),
+            "scales": [float(x) for x in self.recipe.scales], "recipe": checkpoint.plain(asdict(self.recipe)),
             "optimizer": self.optimizer.state_dict(), "scalers": [sc.state_dict() for sc in self.scalers],
             "iteration": self.iteration, "total": self.total, "lr_step": self.lr_step, "best": self.best,
             "seconds": self.seconds + (time.perf_counter() - self._t_fit if self._t_fit else 0.0),
@@ -380,9 +379,9 @@ class Trainer:
                 g["base_lr"] = lr
         self.iteration, self.best = s["iteration"], s["best"]
         plan = ("iterations", "epochs", "minutes")
-        if all(s["recipe"].get(k) == getattr(self.r, k) for k in plan):  # the same plan: its (fitted) length
+        if all(s["recipe"].get(k) == getattr(self.recipe, k) for k in plan):  # the same plan: its (fitted) length
             self.total, self.lr_step = s["total"], s["lr_step"]
-        elif self.r.minutes:  # a new budget counts from here: a first guess, then fitted to the speed
+        elif self.recipe.minutes:  # a new budget counts from here: a first guess, then fitted to the speed
             self.total = self.iteration + self.total
         # else a new length was asked for (say, more iterations after a finished run): it applies
         self.seconds = s.get("seconds", 0.0)
@@ -393,14 +392,14 @@ class Trainer:
     # ----- validation and history -------------------------------------------------------
     def validate(self) -> dict:
         """Mean PSNR/SSIM on the validation set at each training scale (with srlib's protocol)."""
-        data = self.r.val_data
+        data = self.recipe.val_data
         try:
             dataset_dir(data, download_missing=False) if data != "builtin" else None
         except SRError:
             data = "builtin"
         model = make_model(self.kind, self.model_config).to(self.device)
         model.load_state_dict(self.model.state_dict())
-        res = evaluate(as_method(model, self.kind, self.kind, None), [data], list(self.r.scales))
+        res = evaluate(as_method(model, self.kind, self.kind, None), [data], list(self.recipe.scales))
         out = {}
         for x in res:
             out[f"psnr_x{x.scale:g}"] = round(x.psnr, 4)
@@ -448,7 +447,7 @@ class Trainer:
                 signal.signal(sig, h)
 
     def _fit(self) -> Path:
-        r = self.r
+        r = self.recipe
         from tqdm.auto import tqdm
 
         bar = tqdm(total=self.total, initial=self.iteration, disable=not self.progress or self.rank != 0,
@@ -465,14 +464,14 @@ class Trainer:
             while self.iteration < self.total:
                 epoch, start = divmod(self.iteration, self.steps_per_epoch)
                 for batch in self._loader(epoch, start):
-                    lr = self._set_lr(self.iteration)
-                    stats = self.step(batch, lr)
+                    learning_rate = self._set_lr(self.iteration)
+                    stats = self.step(batch, learning_rate)
                     if not math.isfinite(stats["loss"]):
                         raise TrainingDiverged(
-                            f"the loss became {stats['loss']} at iteration {self.iteration} (learning rate {lr:g}, "
-                            f"gradient norm {stats['grad_norm']:.3g}); training stopped. The last good checkpoint "
-                            f"is {self.out / 'last.pt'}. Lower the learning rate or clip the gradients "
-                            f"(--clip adjustable).")
+                            f"the loss became {stats['loss']} at iteration {self.iteration} (learning rate "
+                            f"{learning_rate:g}, gradient norm {stats['grad_norm']:.3g}); training stopped. The last "
+                            f"good checkpoint is {self.out / 'last.pt'}. Lower the learning rate or clip the "
+                            f"gradients (--clip adjustable).")
                     self.iteration += 1
                     losses.append(stats["loss"])
                     n_window += 1
@@ -497,7 +496,7 @@ class Trainer:
                             self._stop_signal = int(signal.SIGTERM)
                     if self.iteration % r.val_every == 0 or last:
                         row = {"iteration": self.iteration, "epoch": round(self.iteration / self.steps_per_epoch, 3),
-                               "loss": float(np.mean(losses)), "lr": lr, "grad_norm": stats["grad_norm"],
+                               "loss": float(np.mean(losses)), "lr": learning_rate, "grad_norm": stats["grad_norm"],
                                "seconds_per_it": (time.perf_counter() - t_window) / max(n_window, 1)}
                         row.update({k: v for k, v in stats.items() if k not in ("loss", "grad_norm")})
                         losses, t_window, n_window = [], time.perf_counter(), 0

@@ -33,8 +33,8 @@ class _StopAt(Trainer):
 
     stop_at = 0
 
-    def step(self, batch, lr):
-        out = super().step(batch, lr)
+    def step(self, batch, learning_rate):
+        out = super().step(batch, learning_rate)
         if self.iteration + 1 == self.stop_at:
             self._on_signal(signal.SIGTERM, None)
         return out
