@@ -9,6 +9,7 @@ pipelines), receptive fields (the radius), and the performance appendix (time an
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 from functools import cache
@@ -77,8 +78,10 @@ def _device_of(model: nn.Module) -> torch.device:
 
 
 def model_input(model: nn.Module) -> nn.Module:
-    """The model as used on whole images: SRCNN switched to 'same' padding."""
-    if isinstance(model, SRCNN):
+    """The model as used on whole images: SRCNN with 'same' padding. The model given is left as
+    it is: an SRCNN with 'valid' padding comes back as a shallow copy that shares its weights."""
+    if isinstance(model, SRCNN) and model.padding != "same":
+        model = copy.copy(model)  # the same parameters and layers; only the padding attribute differs
         model.padding = "same"
     return model
 
@@ -227,7 +230,7 @@ def as_method(model: nn.Module, kind: str, name: str, scales: tuple[float, ...] 
     Images larger than two tiles (``tile``, by default :func:`tile_size`) go through the
     network in tiles: the same numbers, in bounded memory; smaller ones at once.
     """
-    model_input(model.eval())
+    model = model_input(model.eval())
     side = tile or tile_size(model)
     run = lambda x: run_tiled(model, x, side if max(x.shape[:2]) > 2 * side else None).astype(np.float64)  # noqa: E731
     if kind in RGB_KINDS:
@@ -303,7 +306,7 @@ def upscale_photo(photo: Photo, model: nn.Module, kind: str, scale: float, *, ti
     """
     from tqdm.auto import tqdm
 
-    model_input(model.eval())
+    model = model_input(model.eval())
     device = _device_of(model)
     tile = tile or tile_size(model, max_memory, half)
     m, (_, factor) = margin(model), _widest(model)

@@ -397,8 +397,8 @@ class Trainer:
             dataset_dir(data, download_missing=False) if data != "builtin" else None
         except SRError:
             data = "builtin"
-        model = make_model(self.kind, self.model_config).to(self.device)
-        model.load_state_dict(self.model.state_dict())
+        model = make_model(self.kind, self.model_config).to(self.device)  # a copy: the trained model keeps
+        model.load_state_dict(self.model.state_dict())  # its mode and wrappers (evaluate needs eval mode)
         res = evaluate(as_method(model, self.kind, self.kind, None), [data], list(self.recipe.scales))
         out = {}
         for x in res:
