@@ -53,7 +53,7 @@ from .losses import ContentLoss, adversarial_loss, discriminator_loss, euclidean
 from .models import SRCNN, Discriminator
 from .recipes import Recipe
 
-__all__ = ["clip_gradients", "Trainer", "train", "read_history", "plot_history", "TrainingDiverged"]
+__all__ = ["clip_gradients", "Trainer", "GANTrainer", "train", "read_history", "plot_history", "TrainingDiverged"]
 
 
 class TrainingDiverged(SRError):
@@ -99,6 +99,12 @@ class Trainer:
     checkpoints; :meth:`close` releases it early (a trainer built but never fitted).
     """
 
+    def __new__(cls, recipe: Recipe, *args, **kwargs):
+        """``Trainer(recipe)`` of an SRGAN recipe is a :class:`GANTrainer`."""
+        if cls is Trainer and recipe.kind == "srgan":
+            cls = GANTrainer
+        return super().__new__(cls)
+
     def __init__(self, recipe: Recipe, out: str | Path, device: str | None = None, resume: bool = False,
                  progress: bool = True):
         self.recipe, self.out, self.progress = recipe.check(), Path(out), progress
@@ -133,8 +139,7 @@ class Trainer:
         if self.kind == "vdsr":
             self.model_config.setdefault("channels", 1)
         self.model = make_model(self.kind, self.model_config).to(self.device)
-        if self.kind == "srgan":
-            self._init_gan()
+        self._build_more()
         self.optimizer = self._optimizer(self.model, recipe.lr, recipe.lr_last)
         cuda = self.device.type == "cuda"
         cpu_bf16 = self.device.type == "cpu" and recipe.amp and recipe.cpu_amp and cpu_has_native_bf16()
@@ -156,8 +161,7 @@ class Trainer:
         if self.distributed:
             ids = [self.device.index] if cuda else None
             self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
-            if self.kind == "srgan":
-                self.disc_net = nn.parallel.DistributedDataParallel(self.disc, device_ids=ids)
+            self._wrap_more(ids)
         if recipe.compile:
             self.net = torch.compile(self.net)
         self._stop_signal: int | None = None
@@ -213,20 +217,15 @@ class Trainer:
             raise SRError(f"{self.kind} trains one network per scale: give one scale")
         return SRGANPatches(r.data, int(r.scales[0]), **p)
 
-    def _init_gan(self) -> None:
-        r = self.recipe
-        if r.generator:
-            from .inference import load_model
+    def _build_more(self) -> None:
+        """What a kind of training adds to the network and its optimiser (the GAN: a discriminator)."""
 
-            gen, info = load_model(r.generator)
-            if info["kind"] not in ("srresnet", "srgan"):
-                raise SRError(f"{r.generator}: a {info['kind']} checkpoint cannot start an SRGAN generator")
-            self.model.load_state_dict(gen.state_dict())
-        size = int(r.patch.get("size", 96))
-        self.disc = Discriminator(size).to(self.device)
-        self.disc_net = self.disc  # wrapped for DistributedDataParallel below
-        self.opt_disc = self._optimizer(self.disc, r.lr, None)
-        self.content = ContentLoss(r.content_layer, r.vgg_weights).to(self.device)
+    def _wrap_more(self, device_ids) -> None:
+        """Wrap what :meth:`_build_more` added for DistributedDataParallel."""
+
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        """Every optimiser of the run (the schedule sets their learning rates together)."""
+        return [self.optimizer]
 
     def _optimizer(self, model: nn.Module, lr: float, lr_last: float | None) -> torch.optim.Optimizer:
         r = self.recipe
@@ -259,7 +258,7 @@ class Trainer:
 
     def _set_lr(self, it: int) -> float:
         f = self.lr_factor(it)
-        for opt in [self.optimizer] + ([self.opt_disc] if self.kind == "srgan" else []):
+        for opt in self.optimizers():
             for g in opt.param_groups:
                 g["lr"] = g["base_lr"] * f
         return self.optimizer.param_groups[0]["lr"]
@@ -291,8 +290,6 @@ class Trainer:
         """One optimisation step on one batch at ``learning_rate`` (the current one, for VDSR's
         adjustable clipping); returns the losses and gradient norm."""
         r = self.recipe
-        if self.kind == "srgan":
-            return self._gan_step(batch)
         x, y = self._to(batch[0]), self._to(batch[1])
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
@@ -306,33 +303,6 @@ class Trainer:
         scaler.update()
         return {"loss": loss.item(), "grad_norm": gnorm}
 
-    def _gan_step(self, batch) -> dict:
-        lr_img, hr = self._to(batch[0]), self._to(batch[1])
-        scaler_disc, scaler_gen = self.scalers[1], self.scalers[0]
-        # Discriminator: -log D(hr) - log(1 - D(G(lr))).
-        self.opt_disc.zero_grad(set_to_none=True)
-        with self._autocast():
-            fake = self.net(lr_img)
-            d_loss = discriminator_loss(self.disc_net(hr).float(), self.disc_net(fake.detach()).float())
-        scaler_disc.scale(d_loss).backward()
-        scaler_disc.step(self.opt_disc)
-        scaler_disc.update()
-        # Generator: content loss + 1e-3 x -log D(G(lr)) (SRGAN eq. 3).
-        self.optimizer.zero_grad(set_to_none=True)
-        with self._autocast():
-            content = self.content(fake.float(), hr.float())
-            fake_logits = self.disc_net(fake).float()
-            g_loss = generator_loss(content, fake_logits, self.recipe.adversarial_weight)
-            adv = adversarial_loss(fake_logits)
-        scaler_gen.scale(g_loss).backward()
-        scaler_gen.unscale_(self.optimizer)
-        gnorm = clip_gradients(self.model.parameters(), self.recipe.clip, self.recipe.clip_value,
-                               self.optimizer.param_groups[0]["lr"])
-        scaler_gen.step(self.optimizer)
-        scaler_gen.update()
-        return {"loss": g_loss.item(), "content": content.item(), "adversarial": adv.item(),
-                "d_loss": d_loss.item(), "grad_norm": gnorm}
-
     # ----- checkpoints ------------------------------------------------------------------
     def state(self) -> dict:
         s = {
@@ -344,9 +314,10 @@ class Trainer:
             "rng": {"torch": torch.get_rng_state(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
         }
-        if self.kind == "srgan":
-            s["disc"], s["opt_disc"] = self.disc.state_dict(), self.opt_disc.state_dict()
         return s
+
+    def _load_more(self, s: dict) -> None:
+        """Restore from checkpoint ``s`` what :meth:`_build_more` added."""
 
     def save(self, name: str = "last.pt") -> Path:
         """Write a checkpoint atomically (rank 0 only)."""
@@ -366,14 +337,12 @@ class Trainer:
 
     def _load(self, s: dict) -> None:
         self.model.load_state_dict(s["model"])
-        opts = [self.optimizer] + ([self.opt_disc] if self.kind == "srgan" else [])
+        opts = self.optimizers()
         asked = [[g["base_lr"] for g in o.param_groups] for o in opts]
         self.optimizer.load_state_dict(s["optimizer"])
         for sc, st in zip(self.scalers, s["scalers"], strict=True):
             sc.load_state_dict(st)
-        if self.kind == "srgan":
-            self.disc.load_state_dict(s["disc"])
-            self.opt_disc.load_state_dict(s["opt_disc"])
+        self._load_more(s)
         for o, lrs in zip(opts, asked, strict=True):  # the recipe's learning rates, not the saved ones:
             for g, lr in zip(o.param_groups, lrs, strict=True):  # --lr on a resume applies (same run: equal)
                 g["base_lr"] = lr
@@ -524,6 +493,63 @@ class Trainer:
             bar.close()
         self.save()
         return self.out / "last.pt"
+
+
+class GANTrainer(Trainer):
+    """SRGAN (Ledig et al., CVPR 2017): the generator (SRResNet, from a checkpoint of it if the
+    recipe names one) against a discriminator, trained in turns on every batch. Chapter: SRGAN."""
+
+    def _build_more(self) -> None:
+        r = self.recipe
+        if r.generator:
+            from .inference import load_model
+
+            gen, info = load_model(r.generator)
+            if info["kind"] not in ("srresnet", "srgan"):
+                raise SRError(f"{r.generator}: a {info['kind']} checkpoint cannot start an SRGAN generator")
+            self.model.load_state_dict(gen.state_dict())
+        self.disc = Discriminator(int(r.patch.get("size", 96))).to(self.device)
+        self.disc_net = self.disc  # wrapped for DistributedDataParallel by _wrap_more
+        self.opt_disc = self._optimizer(self.disc, r.lr, None)
+        self.content = ContentLoss(r.content_layer, r.vgg_weights).to(self.device)
+
+    def _wrap_more(self, device_ids) -> None:
+        self.disc_net = nn.parallel.DistributedDataParallel(self.disc, device_ids=device_ids)
+
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        return [self.optimizer, self.opt_disc]
+
+    def state(self) -> dict:
+        return {**super().state(), "disc": self.disc.state_dict(), "opt_disc": self.opt_disc.state_dict()}
+
+    def _load_more(self, s: dict) -> None:
+        self.disc.load_state_dict(s["disc"])
+        self.opt_disc.load_state_dict(s["opt_disc"])
+
+    def step(self, batch, learning_rate: float) -> dict:
+        lr_img, hr = self._to(batch[0]), self._to(batch[1])
+        scaler_disc, scaler_gen = self.scalers[1], self.scalers[0]
+        # Discriminator: -log D(hr) - log(1 - D(G(lr_img))).
+        self.opt_disc.zero_grad(set_to_none=True)
+        with self._autocast():
+            fake = self.net(lr_img)
+            d_loss = discriminator_loss(self.disc_net(hr).float(), self.disc_net(fake.detach()).float())
+        scaler_disc.scale(d_loss).backward()
+        scaler_disc.step(self.opt_disc)
+        scaler_disc.update()
+        # Generator: content loss + 1e-3 x -log D(G(lr_img)) (SRGAN eq. 3).
+        self.optimizer.zero_grad(set_to_none=True)
+        with self._autocast():
+            content = self.content(fake.float(), hr.float())
+            fake_logits = self.disc_net(fake).float()
+            g_loss = generator_loss(content, fake_logits, self.recipe.adversarial_weight)
+        scaler_gen.scale(g_loss).backward()
+        scaler_gen.unscale_(self.optimizer)
+        gnorm = clip_gradients(self.model.parameters(), self.recipe.clip, self.recipe.clip_value, learning_rate)
+        scaler_gen.step(self.optimizer)
+        scaler_gen.update()
+        return {"loss": g_loss.item(), "content": content.item(), "adversarial": adversarial_loss(fake_logits).item(),
+                "d_loss": d_loss.item(), "grad_norm": gnorm}
 
 
 def train(recipe: Recipe, out: str | Path, device: str | None = None, resume: bool = False,
