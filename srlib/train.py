@@ -33,7 +33,7 @@ import os
 import signal
 import socket
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -416,18 +416,15 @@ class Trainer:
                 signal.signal(sig, h)
 
     def _fit(self) -> Path:
-        r = self.recipe
+        """The loop: a step, then the bookkeeping of that step, until the plan's last iteration."""
         from tqdm.auto import tqdm
 
         bar = tqdm(total=self.total, initial=self.iteration, disable=not self.progress or self.rank != 0,
-                   desc=f"{self.kind} x{'/'.join(f'{s:g}' for s in r.scales)}", unit="it")
-        t_start, t_window, n_window = time.perf_counter(), time.perf_counter(), 0
-        self._t_fit = t_start
-        losses: list[float] = []
-        budget = r.minutes * 60 if r.minutes else None
-        done_before = self.iteration  # on a resume, the budget counts from here
-        total0, step0 = self.total, self.lr_step  # the plan that the budget rescales, in proportion
-        fitted = False
+                   desc=f"{self.kind} x{'/'.join(f'{s:g}' for s in self.recipe.scales)}", unit="it")
+        self._t_fit = time.perf_counter()
+        plan = _Plan(self.recipe.minutes * 60 if self.recipe.minutes else None, self.iteration, self.total,
+                     self.lr_step)
+        window = _Window()
         self.model.train()
         try:
             while self.iteration < self.total:
@@ -435,50 +432,14 @@ class Trainer:
                 for batch in self._loader(epoch, start):
                     learning_rate = self._set_lr(self.iteration)
                     stats = self.step(batch, learning_rate)
-                    if not math.isfinite(stats["loss"]):
-                        raise TrainingDiverged(
-                            f"the loss became {stats['loss']} at iteration {self.iteration} (learning rate "
-                            f"{learning_rate:g}, gradient norm {stats['grad_norm']:.3g}); training stopped. The last "
-                            f"good checkpoint is {self.out / 'last.pt'}. Lower the learning rate or clip the "
-                            f"gradients (--clip adjustable).")
+                    self._check_finite(stats, learning_rate)
                     self.iteration += 1
-                    losses.append(stats["loss"])
-                    n_window += 1
+                    window.add(stats["loss"])
                     bar.update(1)
-                    elapsed = time.perf_counter() - t_start
-                    n_done = self.iteration - done_before
-                    if budget and n_done >= 5 and (n_done % 20 == 0 or not fitted) and elapsed < 0.6 * budget:
-                        # Fit the schedule to the time budget from the speed measured so far (first after
-                        # 5 steps, so that a slow machine fits it too; re-estimated until 60% of the budget).
-                        fitted = True
-                        self.total = max(self.iteration + 1, done_before + int(n_done / elapsed * budget * 0.97))
-                        self.lr_step = step0 and max(1, round(step0 * self.total / total0))
-                        bar.total = self.total
-                    last = self.iteration >= self.total or (budget is not None and elapsed >= budget)
-                    if self.distributed:  # every rank must stop at the same step: rank 0's plan decides
-                        lead = self.rank == 0
-                        flags = torch.tensor([self.total if lead else 0, int(last and lead),
-                                              int(self._stop_signal is not None)], device=self.device)
-                        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
-                        self.total, last = int(flags[0]), bool(flags[1])
-                        if flags[2] and self._stop_signal is None:
-                            self._stop_signal = int(signal.SIGTERM)
-                    if self.iteration % r.val_every == 0 or last:
-                        row = {"iteration": self.iteration, "epoch": round(self.iteration / self.steps_per_epoch, 3),
-                               "loss": float(np.mean(losses)), "lr": learning_rate, "grad_norm": stats["grad_norm"],
-                               "seconds_per_it": (time.perf_counter() - t_window) / max(n_window, 1)}
-                        row.update({k: v for k, v in stats.items() if k not in ("loss", "grad_norm")})
-                        losses, t_window, n_window = [], time.perf_counter(), 0
-                        if self.rank == 0:
-                            row.update(self.validate())
-                            self._log(row)
-                            bar.set_postfix(psnr=f"{row['psnr_mean']:.2f}")
-                            if row["psnr_mean"] > self.best:
-                                self.best = row["psnr_mean"]
-                                self.save("best.pt")
-                        self.save()
-                    elif self.iteration % r.checkpoint_every == 0:
-                        self.save()
+                    elapsed = time.perf_counter() - self._t_fit
+                    self._fit_to_budget(plan, elapsed, bar)
+                    last = self._agree_on_stop(self.iteration >= self.total or plan.spent(elapsed))
+                    self._record(stats, learning_rate, window, last, bar)
                     if self._stop_signal is not None:
                         raise _Stop
                     if last:
@@ -493,6 +454,87 @@ class Trainer:
             bar.close()
         self.save()
         return self.out / "last.pt"
+
+    def _check_finite(self, stats: dict, learning_rate: float) -> None:
+        if not math.isfinite(stats["loss"]):
+            raise TrainingDiverged(
+                f"the loss became {stats['loss']} at iteration {self.iteration} (learning rate {learning_rate:g}, "
+                f"gradient norm {stats['grad_norm']:.3g}); training stopped. The last good checkpoint is "
+                f"{self.out / 'last.pt'}. Lower the learning rate or clip the gradients (--clip adjustable).")
+
+    def _fit_to_budget(self, plan: _Plan, elapsed: float, bar) -> None:
+        """With a time budget, fit the schedule's length (and step) to the speed measured so far: first
+        after 5 steps, so that a slow machine fits it too, then every 20 until 60% of the budget."""
+        done = self.iteration - plan.done_before
+        if plan.budget and done >= 5 and (done % 20 == 0 or not plan.fitted) and elapsed < 0.6 * plan.budget:
+            plan.fitted = True
+            self.total = max(self.iteration + 1, plan.done_before + int(done / elapsed * plan.budget * 0.97))
+            self.lr_step = plan.lr_step and max(1, round(plan.lr_step * self.total / plan.total))
+            bar.total = self.total
+
+    def _agree_on_stop(self, last: bool) -> bool:
+        """Under DDP every rank must stop at the same step, and on a signal to any: rank 0's plan decides."""
+        if not self.distributed:
+            return last
+        lead = self.rank == 0
+        flags = torch.tensor([self.total if lead else 0, int(last and lead), int(self._stop_signal is not None)],
+                             device=self.device)
+        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+        self.total, last = int(flags[0]), bool(flags[1])
+        if flags[2] and self._stop_signal is None:
+            self._stop_signal = int(signal.SIGTERM)
+        return last
+
+    def _record(self, stats: dict, learning_rate: float, window: _Window, last: bool, bar) -> None:
+        """Every ``val_every`` steps and at the end: validate, log a history row, keep the best and the
+        last checkpoints; every ``checkpoint_every`` steps in between: the last checkpoint."""
+        if self.iteration % self.recipe.val_every == 0 or last:
+            row = {"iteration": self.iteration, "epoch": round(self.iteration / self.steps_per_epoch, 3),
+                   "loss": float(np.mean(window.losses)), "lr": learning_rate, "grad_norm": stats["grad_norm"],
+                   "seconds_per_it": window.seconds_per_step()}
+            row.update({k: v for k, v in stats.items() if k not in ("loss", "grad_norm")})
+            window.restart()
+            if self.rank == 0:
+                row.update(self.validate())
+                self._log(row)
+                bar.set_postfix(psnr=f"{row['psnr_mean']:.2f}")
+                if row["psnr_mean"] > self.best:
+                    self.best = row["psnr_mean"]
+                    self.save("best.pt")
+            self.save()
+        elif self.iteration % self.recipe.checkpoint_every == 0:
+            self.save()
+
+
+@dataclass
+class _Plan:
+    """The run's length as planned when fit started, which a time budget rescales in proportion."""
+
+    budget: float | None  # seconds, or None
+    done_before: int  # iterations done before this fit (a resume): the budget counts from here
+    total: int
+    lr_step: int
+    fitted: bool = False
+
+    def spent(self, elapsed: float) -> bool:
+        return self.budget is not None and elapsed >= self.budget
+
+
+@dataclass
+class _Window:
+    """The losses and time of the steps since the last history row."""
+
+    losses: list = field(default_factory=list)
+    t0: float = field(default_factory=time.perf_counter)
+
+    def add(self, loss: float) -> None:
+        self.losses.append(loss)
+
+    def seconds_per_step(self) -> float:
+        return (time.perf_counter() - self.t0) / max(len(self.losses), 1)
+
+    def restart(self) -> None:
+        self.losses, self.t0 = [], time.perf_counter()
 
 
 class GANTrainer(Trainer):
