@@ -87,6 +87,7 @@ def test_cli_upscale_bad_input(tmp_path, vdsr_ckpt, case, message):
     assert len(p.stderr.strip().splitlines()) == 1 and not (tmp_path / "o.png").exists()
 
 
+@pytest.mark.slow
 def test_shipped_weights_are_listed_and_usable(tmp_path):
     entries = index()
     assert entries, "srlib ships weights (srlib/weights/index.json)"

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import nbformat
+import pytest
 from conftest import ROOT
 
 
@@ -14,6 +15,7 @@ def _run(*args):
                            *args], capture_output=True, text=True, cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_dry_run_records_a_notebook_then_stops_at_the_budget(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("import os\nprint('mode:', os.environ['SRLIB_FULL'])"),

@@ -108,15 +108,19 @@ def test_switch_and_compare_work_without_a_kernel():
 
 
 def _printed(cell: dict) -> str:
-    """What a code cell printed: its streams and the text of its results, as one string."""
-    out = []
+    """What a code cell printed: its streams merged by name (as nbval and the book's `nb_merge_streams` do)
+    and the text of its results, as one string. myst-nb merges the streams of the notebooks it executes
+    into their first output in place, so a later stream whose text already ends the merged one is skipped."""
+    streams, results = {}, []
     for o in cell.get("outputs", []):
         if o.get("output_type") == "stream":
-            out.append(o["text"] if isinstance(o["text"], str) else "".join(o["text"]))
+            text = (o["text"] if isinstance(o["text"], str) else "".join(o["text"])).rstrip() + "\n"
+            seen = streams.get(o["name"], "")
+            streams[o["name"]] = seen if seen and seen.endswith(text) else seen + text
         elif o.get("output_type") in ("execute_result", "display_data") and "text/plain" in o.get("data", {}):
             t = o["data"]["text/plain"]
-            out.append(t if isinstance(t, str) else "".join(t))
-    return "".join(out)
+            results.append(t if isinstance(t, str) else "".join(t))
+    return "".join(streams.values()) + "".join(results)
 
 
 @pytest.mark.book
