@@ -129,6 +129,7 @@ def test_divergence_stops_with_a_clear_message_and_keeps_the_last_good_checkpoin
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
 
 
+@pytest.mark.slow  # runs for its wall-clock budget, or a CLI subprocess per step
 def test_time_budget_fits_the_schedule(tmp_path):
     r = SRCNN.replace(iterations=10_000, minutes=0.15, schedule="cosine", val_every=10_000, batch_size=32)
     last = Trainer(r, tmp_path, progress=False).fit()
@@ -137,6 +138,7 @@ def test_time_budget_fits_the_schedule(tmp_path):
     assert read_history(tmp_path / "history.csv")[-1]["lr"] < 0.05 * r.lr  # cosine ran to its end
 
 
+@pytest.mark.slow  # runs for its wall-clock budget, or a CLI subprocess per step
 def test_time_budget_keeps_the_papers_step_schedule_in_proportion(tmp_path):
     """VDSR's /10 every 20 of 80 epochs becomes /10 at every quarter of the budget."""
     r = recipe("vdsr", model=dict(depth=3, width=8), data="builtin", scales=(2,), batch_size=4, minutes=0.1,
@@ -345,6 +347,7 @@ def test_cli_train_model_settings(tmp_path):
     assert len([m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]) == 3 and not model.residual
 
 
+@pytest.mark.slow  # runs for its wall-clock budget, or a CLI subprocess per step
 def test_cli_resume_continues_the_run_with_its_own_settings(tmp_path):
     out = ["--out", str(tmp_path / "r"), "--quiet"]
     p = _cli("train", "vdsr", "--data", "builtin", "--val-data", "builtin", "--scale", "2", "--iterations", "4",
