@@ -23,6 +23,7 @@ class _Parser(argparse.ArgumentParser):
 def _load_named(name: str):
     """A shipped weights name or a checkpoint path: ``(model, info, label, supported scales)``."""
     from .inference import load_model
+    from .models import RGB_KINDS
     from .pretrained import available, load
 
     if name in available():
@@ -33,7 +34,7 @@ def _load_named(name: str):
         raise SRError(f"unknown model {name!r}: use bicubic, one of `srlib pretrained` "
                       f"({', '.join(available()) or 'none shipped'}), or a checkpoint file")
     scales = tuple(float(s) for s in info.get("scales") or ())
-    if info["kind"] in ("srresnet", "srgan"):
+    if info["kind"] in RGB_KINDS:
         scales = (float(info["model_config"].get("scale", 4)),)
     return model, info, name if name in available() else Path(name).stem, scales
 
@@ -152,7 +153,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.vgg_weights is not None:
         changes["vgg_weights"] = None if args.vgg_weights == "none" else args.vgg_weights
     if args.model_set:
-        changes["model"] = {**base.model, **_model_settings(args.model_set)}
+        changes["model_config"] = {**base.model_config, **_model_settings(args.model_set)}
     if args.augment is not None:
         changes["patch"] = {**base.patch, "augment": args.augment}
     if args.no_amp:
@@ -333,8 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--verbose", action="store_true", help="print every image's PSNR")
     e.set_defaults(func=cmd_evaluate)
 
+    from .models import KINDS
+
     t = sub.add_parser("train", help="train SRCNN, VDSR, SRResNet or SRGAN")
-    t.add_argument("model", choices=["srcnn", "vdsr", "srresnet", "srgan"])
+    t.add_argument("model", choices=list(KINDS))
     t.add_argument("--out", required=True, help="run folder (checkpoints, history.csv)")
     t.add_argument("--preset", help="named recipe (default: the paper's, named like the model)")
     t.add_argument("--data", help="training set name or folder")

@@ -36,7 +36,8 @@ from torch import nn
 
 from .data.image import MATRIX, OFFSET
 from .errors import SRError
-from .inference import RGB_KINDS, _widest, load_model, margin, model_input
+from .inference import _widest, load_model, margin, model_input
+from .models import RGB_KINDS
 
 __all__ = ["OPSET", "TOLERANCE", "export_onnx", "check_onnx", "export_name", "export"]
 

@@ -25,33 +25,11 @@ from .data.image import Photo, quantize, rgb_to_ycbcr, ycbcr_to_rgb
 from .data.resize import output_shape, resize_sparse
 from .errors import SRError
 from .evaluate import Method
-from .models import SRCNN, VDSR, SRResNet
+from .models import RGB_KINDS, SRCNN, make_model
 from .receptive import receptive_field
 
-__all__ = ["KINDS", "make_model", "load_model", "as_method", "upscale", "upscale_photo",
+__all__ = ["load_model", "as_method", "upscale", "upscale_photo",
            "model_input", "run_tiled", "margin", "tile_size", "available_memory", "keep_freed_memory", "CPU_TILE"]
-
-KINDS = {"srcnn": SRCNN, "vdsr": VDSR, "srresnet": SRResNet, "srgan": SRResNet}
-RGB_KINDS = ("srresnet", "srgan")
-
-
-def make_model(kind: str, config: dict) -> nn.Module:
-    """The network of ``kind`` ("srcnn", "vdsr", "srresnet", "srgan": its generator)."""
-    if kind not in KINDS:
-        raise SRError(f"unknown model kind {kind!r}; choose from {', '.join(KINDS)}")
-    import warnings
-
-    try:
-        with warnings.catch_warnings():  # torch warns of zero-size layers: refused below in one line
-            warnings.filterwarnings("ignore", "Initializing zero-element tensors")
-            model = KINDS[kind](**config)
-    except (TypeError, ValueError, RuntimeError) as err:  # an unknown argument, or an impossible value
-        first = str(err).partition("\n")[0]
-        raise SRError(f"bad settings for {kind}: {first}") from None
-    if any(p.numel() == 0 for p in model.parameters()):  # e.g. width=0: builds, but cannot learn
-        raise SRError(f"bad settings for {kind}: {config} gives layers without weights")
-    return model
-
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """Load a checkpoint or a weights file written by srlib: ``(model in eval mode, info)``.

@@ -14,16 +14,17 @@ import numbers
 from dataclasses import dataclass, field, fields, replace
 
 from .errors import SRError
+from .models import KINDS
 
-__all__ = ["Recipe", "RECIPES", "recipe"]
+__all__ = ["Recipe", "RECIPES", "RESUMABLE", "recipe"]
 
 
 @dataclass
 class Recipe:
     """Every setting of a training run. Iterations count optimiser steps (global batches)."""
 
-    kind: str  # "srcnn", "vdsr", "srresnet", "srgan"
-    model: dict = field(default_factory=dict)  # constructor arguments of the network
+    kind: str  # a key of srlib.models.KINDS
+    model_config: dict = field(default_factory=dict)  # the network's constructor arguments
     data: str = "T91"
     scales: tuple = (3,)
     patch: dict = field(default_factory=dict)  # arguments of the patch set
@@ -63,6 +64,8 @@ class Recipe:
     def from_dict(cls, d: dict) -> Recipe:
         """The recipe that a checkpoint recorded (``state()["recipe"]``); settings it lacks keep their defaults."""
         names = {f.name for f in fields(cls)}
+        if "model" in d and "model_config" not in d:  # recorded before the setting's rename (older weights)
+            d = {("model_config" if k == "model" else k): v for k, v in d.items()}
         d = {k: tuple(v) if k in ("scales", "betas") else v for k, v in d.items() if k in names}
         return cls(**d)
 
@@ -71,6 +74,18 @@ class Recipe:
         if unknown:
             raise SRError(f"unknown recipe settings: {', '.join(sorted(unknown))}")
         return replace(self, **changes)
+
+    def continues(self, saved: Recipe) -> Recipe:
+        """This recipe as the continuation of the run that ``saved`` describes: what resuming means,
+        for ``Trainer(resume=True)`` and ``srlib train --resume`` alike. Only :data:`RESUMABLE`
+        settings may differ; a change to anything else would make it another run, and is refused."""
+        changed = [f.name for f in fields(self) if f.name not in RESUMABLE
+                   and getattr(self, f.name) != getattr(saved, f.name)]
+        if changed:
+            what = ", ".join(f"{k} {getattr(saved, k)!r} -> {getattr(self, k)!r}" for k in changed)
+            raise SRError(f"cannot resume with other settings ({what}): a resumed run may change only "
+                          f"{', '.join(RESUMABLE)}; start a new run in another folder")
+        return self
 
     def check(self) -> Recipe:
         """Refuse impossible values at once, before data loading or training start, naming the
@@ -91,7 +106,7 @@ class Recipe:
                 opt = f" ({options[name]})" if name in options else ""
                 raise SRError(f"{name}{opt} must be {what}, got {getattr(self, name)!r}")
 
-        need(self.kind in ("srcnn", "vdsr", "srresnet", "srgan"), "kind", "'srcnn', 'vdsr', 'srresnet' or 'srgan'")
+        need(self.kind in KINDS, "kind", "one of " + ", ".join(map(repr, KINDS)))
         need(len(self.scales) > 0 and all(positive(x) and 1 < x <= 8 for x in self.scales), "scales",
              "numbers greater than 1 and at most 8")
         for name in ("batch_size", "val_every", "checkpoint_every"):
@@ -111,39 +126,44 @@ class Recipe:
         return self
 
 
+#: What a resumed run may change: its length and budget, its learning rates, its book-keeping, and
+#: how this machine runs it. The network, data, patches, loss, optimiser, schedule, clipping and seed stay.
+RESUMABLE = ("iterations", "epochs", "minutes", "lr", "lr_last", "lr_step", "lr_step_epochs", "val_data",
+             "val_every", "checkpoint_every", "workers", "amp", "cpu_amp", "compile")
+
 RECIPES: dict[str, Recipe] = {
     # SRCNN, section 4: SGD with momentum 0.9, 1e-4 for the first two layers and 1e-5 for the
     # last, Caffe's Euclidean loss, 33x33 sub-images of T91 at stride 14, 9-1-5, Gaussian init.
-    "srcnn": Recipe("srcnn", model=dict(f1=9, f2=1, f3=5), loss="euclidean", lr=1e-4, lr_last=1e-5,
+    "srcnn": Recipe("srcnn", model_config=dict(f1=9, f2=1, f3=5), loss="euclidean", lr=1e-4, lr_last=1e-5,
                     batch_size=128, iterations=1_000_000, schedule="constant",
                     patch=dict(size=33, stride=14)),
     # The same network with Adam: a faster, named alternative (not the paper's).
-    "srcnn-adam": Recipe("srcnn", model=dict(f1=9, f2=1, f3=5), optimizer="adam", lr=1e-3, lr_last=1e-4,
+    "srcnn-adam": Recipe("srcnn", model_config=dict(f1=9, f2=1, f3=5), optimizer="adam", lr=1e-3, lr_last=1e-4,
                          batch_size=128, iterations=100_000, schedule="cosine",
                          patch=dict(size=33, stride=14)),
     # Learning on a CPU in minutes: the 9-5-5 network with He initialisation, 'same' padding
     # (every pixel of a sub-image supervised), Adam and a cosine schedule fitted to --minutes;
     # bf16 where the CPU has it (the same PSNR per step, 3.5x the steps per second here).
-    "srcnn-fast": Recipe("srcnn", model=dict(f1=9, f2=5, f3=5, init="he", padding="same"), optimizer="adam",
+    "srcnn-fast": Recipe("srcnn", model_config=dict(f1=9, f2=5, f3=5, init="he", padding="same"), optimizer="adam",
                          lr=3e-4, batch_size=16, iterations=50_000, schedule="cosine", val_every=2000,
                          patch=dict(size=33, stride=14), cpu_amp=True),
     # VDSR, section 4.1: SGD, momentum 0.9, weight decay 1e-4, batch 64, lr 0.1 divided by 10
     # every 20 epochs for 80 epochs, adjustable gradient clipping, x2/x3/x4 mixed, 41x41 patches.
-    "vdsr": Recipe("vdsr", model=dict(depth=20), data="291", scales=(2, 3, 4), loss="euclidean",
+    "vdsr": Recipe("vdsr", model_config=dict(depth=20), data="291", scales=(2, 3, 4), loss="euclidean",
                    lr=0.1, weight_decay=1e-4, batch_size=64, epochs=80, schedule="step", lr_step_epochs=20,
                    clip="adjustable", clip_value=1e-4, patch=dict(size=41, stride=41)),
     # Learning on a CPU in minutes: Adam on the mean squared error, small batches (more
     # updates per second), a cosine schedule fitted to --minutes; residual learning as the paper;
     # bf16 where the CPU has it.
-    "vdsr-fast": Recipe("vdsr", model=dict(depth=20), data="291", scales=(2, 3, 4), optimizer="adam", lr=5e-4,
+    "vdsr-fast": Recipe("vdsr", model_config=dict(depth=20), data="291", scales=(2, 3, 4), optimizer="adam", lr=5e-4,
                         batch_size=16, iterations=20_000, schedule="cosine", val_every=1000,
                         patch=dict(size=41, stride=41), cpu_amp=True),
     # SRResNet, section 3.2: Adam (beta1 0.9), lr 1e-4, MSE on 96x96 HR crops, batch 16.
-    "srresnet": Recipe("srresnet", model=dict(scale=4, blocks=16), data="DIV2K", scales=(4,), optimizer="adam",
+    "srresnet": Recipe("srresnet", model_config=dict(scale=4, blocks=16), data="DIV2K", scales=(4,), optimizer="adam",
                        lr=1e-4, batch_size=16, iterations=1_000_000, schedule="constant",
                        patch=dict(size=96, stride=96)),
     # SRGAN: the generator from SRResNet, 1e5 iterations at 1e-4 then 1e5 at 1e-5.
-    "srgan": Recipe("srgan", model=dict(scale=4, blocks=16), data="DIV2K", scales=(4,), optimizer="adam",
+    "srgan": Recipe("srgan", model_config=dict(scale=4, blocks=16), data="DIV2K", scales=(4,), optimizer="adam",
                     lr=1e-4, batch_size=16, iterations=200_000, schedule="step", lr_step=100_000,
                     patch=dict(size=96, stride=96)),
 }

@@ -48,9 +48,9 @@ from .data.patches import SRCNNPatches, SRGANPatches, VDSRPatches
 from .device import cpu_has_native_bf16, pick_device
 from .errors import SRError
 from .evaluate import evaluate
-from .inference import as_method, make_model
+from .inference import as_method
 from .losses import ContentLoss, adversarial_loss, discriminator_loss, euclidean, generator_loss, mse
-from .models import SRCNN, Discriminator
+from .models import RGB_KINDS, SRCNN, Discriminator, make_model
 from .recipes import Recipe
 
 __all__ = ["clip_gradients", "Trainer", "GANTrainer", "train", "read_history", "plot_history", "TrainingDiverged"]
@@ -135,7 +135,7 @@ class Trainer:
         self.steps_per_epoch = len(self.data) // recipe.batch_size
         if self.steps_per_epoch == 0:
             raise SRError(f"{recipe.data}: {len(self.data)} patches, fewer than one batch of {recipe.batch_size}")
-        self.model_config = dict(recipe.model)
+        self.model_config = dict(recipe.model_config)
         if self.kind == "vdsr":
             self.model_config.setdefault("channels", 1)
         self.model = make_model(self.kind, self.model_config).to(self.device)
@@ -207,7 +207,7 @@ class Trainer:
             # The label is the part of the sub-image the network's valid convolutions reach;
             # the sub-images are in the colour space the network sees (section 4.4).
             with torch.random.fork_rng(devices=[]):  # the network's initial weights stay the recipe seed's
-                net = make_model("srcnn", r.model)
+                net = make_model("srcnn", r.model_config)
             size = p.pop("size", 33)
             p["label_size"] = size - 2 * net.shrink if net.shrink else None
             return SRCNNPatches(r.data, int(r.scales[0]), size=size, colour=net.colour, **p)
@@ -333,6 +333,7 @@ class Trainer:
             raise SRError(f"cannot resume: {e}") from None
         if s.get("kind") != self.kind:
             raise SRError(f"cannot resume: {path} is a {s.get('kind')} checkpoint, not {self.kind}")
+        self.recipe.continues(Recipe.from_dict(s["recipe"]))
         return s
 
     def _load(self, s: dict) -> None:
@@ -547,7 +548,7 @@ class GANTrainer(Trainer):
             from .inference import load_model
 
             gen, info = load_model(r.generator)
-            if info["kind"] not in ("srresnet", "srgan"):
+            if info["kind"] not in RGB_KINDS:
                 raise SRError(f"{r.generator}: a {info['kind']} checkpoint cannot start an SRGAN generator")
             self.model.load_state_dict(gen.state_dict())
         self.disc = Discriminator(int(r.patch.get("size", 96))).to(self.device)

@@ -17,7 +17,7 @@ from srlib.train import train
 @pytest.fixture(scope="module")
 def vdsr_ckpt(tmp_path_factory):
     out = tmp_path_factory.mktemp("vdsr")
-    r = recipe("vdsr", model=dict(depth=4, width=8), data="builtin", scales=(2, 3), epochs=None, iterations=2,
+    r = recipe("vdsr", model_config=dict(depth=4, width=8), data="builtin", scales=(2, 3), epochs=None, iterations=2,
                batch_size=16, val_data="builtin")
     return train(r, out, progress=False)
 

@@ -19,9 +19,9 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA d
 
 SMALL = {
     "srcnn": recipe("srcnn-fast", data="builtin", batch_size=64, iterations=20),
-    "vdsr": recipe("vdsr", model=dict(depth=6), data="builtin", scales=(2, 3), batch_size=64, epochs=None,
+    "vdsr": recipe("vdsr", model_config=dict(depth=6), data="builtin", scales=(2, 3), batch_size=64, epochs=None,
                    iterations=20, lr_step=10),
-    "srresnet": recipe("srresnet", model=dict(scale=4, blocks=2), data="builtin", batch_size=8, iterations=20,
+    "srresnet": recipe("srresnet", model_config=dict(scale=4, blocks=2), data="builtin", batch_size=8, iterations=20,
                        patch=dict(size=48, stride=48)),
 }
 COMMON = dict(val_data="builtin", val_every=10, checkpoint_every=5)

@@ -3,23 +3,27 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import asdict
+from pathlib import Path
 
 import pytest
 import torch
 
+import srlib
 from srlib import SRError
 from srlib.data import builtin_images, save_image
 from srlib.device import cpu_has_native_bf16
 from srlib.evaluate import evaluate
-from srlib.inference import as_method, load_model, make_model
+from srlib.inference import as_method, load_model
 from srlib.models import VDSR as VDSRNet
-from srlib.recipes import RECIPES, recipe
+from srlib.models import make_model
+from srlib.recipes import RECIPES, Recipe, recipe
 from srlib.train import Trainer, TrainingDiverged, clip_gradients, plot_history, read_history
 
 # Small, fast runs on the builtin images; every setting is a real recipe's.
 SRCNN = recipe("srcnn", data="builtin", scales=(3,), batch_size=512, iterations=16, val_data="builtin",
                val_every=8, checkpoint_every=4)
-VDSR = recipe("vdsr", model=dict(depth=4, width=16), data="builtin", scales=(2, 3), batch_size=256, epochs=None,
+VDSR = recipe("vdsr", model_config=dict(depth=4, width=16), data="builtin", scales=(2, 3), batch_size=256, epochs=None,
               iterations=12, lr_step=6, val_data="builtin", val_every=6, checkpoint_every=3)
 NATIVE_BF16 = pytest.mark.skipif(not cpu_has_native_bf16(), reason="this CPU has no native bf16 (AMX, AVX512-BF16)")
 
@@ -122,7 +126,7 @@ def test_adjustable_clipping_bounds_every_element():
 
 def test_divergence_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path):
     r = VDSR.replace(lr=1e3, clip=None, weight_decay=0.0, iterations=200, checkpoint_every=1, lr_step=0,
-                     model=dict(depth=4, width=16, residual=False))
+                     model_config=dict(depth=4, width=16, residual=False))
     with pytest.raises(TrainingDiverged, match="learning rate 1000.*last good checkpoint"):
         Trainer(r, tmp_path, progress=False).fit()
     ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
@@ -141,7 +145,7 @@ def test_time_budget_fits_the_schedule(tmp_path):
 @pytest.mark.slow  # runs for its wall-clock budget, or a CLI subprocess per step
 def test_time_budget_keeps_the_papers_step_schedule_in_proportion(tmp_path):
     """VDSR's /10 every 20 of 80 epochs becomes /10 at every quarter of the budget."""
-    r = recipe("vdsr", model=dict(depth=3, width=8), data="builtin", scales=(2,), batch_size=4, minutes=0.1,
+    r = recipe("vdsr", model_config=dict(depth=3, width=8), data="builtin", scales=(2,), batch_size=4, minutes=0.1,
                val_data="builtin", val_every=10**6)
     ckpt = torch.load(Trainer(r, tmp_path / "m", progress=False).fit(), weights_only=True)
     assert ckpt["total"] >= 8 and abs(ckpt["lr_step"] - ckpt["total"] / 4) <= 2  # any speed: the proportion
@@ -159,6 +163,27 @@ def test_resume_refuses_another_model(tmp_path):
         Trainer(VDSR, tmp_path, resume=True, progress=False)
 
 
+def test_resume_continues_the_same_run_only_in_the_api_and_the_cli(tmp_path):
+    """One meaning of resume: the run's length, budget, learning rate and book-keeping may change;
+    its network, data, patches, loss or seed may not (the same rule for Trainer and the CLI)."""
+    Trainer(VDSR.replace(iterations=2), tmp_path, progress=False).fit()
+    for change in (dict(data="T91"), dict(model_config=dict(depth=5, width=8)), dict(seed=1), dict(loss="mse")):
+        with pytest.raises(SRError, match=f"cannot resume with other settings \\({next(iter(change))} "):
+            Trainer(VDSR.replace(**change), tmp_path, resume=True, progress=False)
+    t = Trainer(VDSR.replace(iterations=4, lr=0.05, val_every=2), tmp_path, resume=True, progress=False)
+    assert (t.iteration, t.total) == (2, 4)
+    t.close()
+    p = _cli("train", "vdsr", "--resume", "--scale", "4", "--out", str(tmp_path), "--quiet")
+    assert p.returncode == 2 and "cannot resume with other settings (scales (2, 3) -> (4.0,))" in p.stderr, p.stderr
+
+
+def test_recipes_recorded_before_the_model_config_rename_still_read():
+    old = {**{k: v for k, v in asdict(VDSR).items() if k != "model_config"}, "model": {"depth": 3}}
+    assert Recipe.from_dict(old) == VDSR.replace(model_config={"depth": 3})
+    shipped = torch.load(Path(srlib.__file__).parent / "weights" / "srcnn-x3-915.pt", weights_only=True)
+    assert Recipe.from_dict(shipped["recipe"]).model_config.items() <= shipped["model_config"].items() != {}.items()
+
+
 def test_checkpoint_loads_as_a_model(tmp_path):
     last = Trainer(VDSR.replace(iterations=2), tmp_path, progress=False).fit()
     model, info = load_model(last)
@@ -173,7 +198,7 @@ def test_checkpoint_loads_as_a_model(tmp_path):
 def test_srcnn_variants_of_section_4_train_and_validate(tmp_path, model, colour):
     """The four-layer SRCNN gets labels cropped by its own shrink; colour SRCNNs train on their colour
     space and are validated on the Y of their RGB output; the checkpoint rebuilds them."""
-    r = SRCNN.replace(model={**dict(f1=9, f2=1, f3=5), **model}, iterations=4, val_every=4)
+    r = SRCNN.replace(model_config={**dict(f1=9, f2=1, f3=5), **model}, iterations=4, val_every=4)
     t = Trainer(r, tmp_path, progress=False)
     torch.manual_seed(r.seed)  # the initial weights are the recipe seed's: a shipped run's start can be rebuilt
     start = make_model("srcnn", t.model_config).state_dict()
@@ -356,9 +381,9 @@ def test_cli_resume_continues_the_run_with_its_own_settings(tmp_path):
     p = _cli("train", "vdsr", "--resume", "--iterations", "6", *out)  # only what changes
     assert p.returncode == 0, p.stderr[-2000:]
     ckpt = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
-    kept = {k: ckpt["recipe"][k] for k in ("data", "val_data", "scales", "batch_size", "lr", "amp", "model")}
+    kept = {k: ckpt["recipe"][k] for k in ("data", "val_data", "scales", "batch_size", "lr", "amp", "model_config")}
     assert kept == {"data": "builtin", "val_data": "builtin", "scales": [2], "batch_size": 4, "lr": 0.05,
-                    "amp": False, "model": {"depth": 3, "width": 8}}
+                    "amp": False, "model_config": {"depth": 3, "width": 8}}
     assert (ckpt["iteration"], ckpt["total"]) == (6, 6)
     p = _cli("train", "srcnn", "--resume", *out)
     assert p.returncode == 2 and "is a vdsr checkpoint, not srcnn" in p.stderr, p.stderr
@@ -395,8 +420,8 @@ def test_ddp_under_torchrun_equals_one_process_on_the_whole_batch(tmp_path):
 def test_srresnet_then_srgan_from_it(tmp_path):
     small = dict(scale=4, blocks=2, width=16)
     common = dict(data="builtin", val_data="builtin", batch_size=8, iterations=3, patch=dict(size=48, stride=96))
-    gen = Trainer(recipe("srresnet", model=small, **common), tmp_path / "g", progress=False).fit()
-    r = recipe("srgan", model=small, generator=str(gen), vgg_weights=None, content_layer="relu2_2", **common)
+    gen = Trainer(recipe("srresnet", model_config=small, **common), tmp_path / "g", progress=False).fit()
+    r = recipe("srgan", model_config=small, generator=str(gen), vgg_weights=None, content_layer="relu2_2", **common)
     t = Trainer(r, tmp_path / "gan", progress=False)
     g0 = torch.load(gen, weights_only=True)["model"]
     assert all(torch.equal(v, t.model.state_dict()[k]) for k, v in g0.items())  # starts from SRResNet
