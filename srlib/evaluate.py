@@ -46,8 +46,8 @@ class Method:
     rgb: bool = False
 
 
-bicubic = Method("bicubic", lambda lr, shape, scale: bicubic_restore(lr, shape))
-bicubic_rgb = Method("bicubic", lambda lr, shape, scale: bicubic_restore(lr, shape), rgb=True)
+bicubic = Method("bicubic", lambda low, shape, scale: bicubic_restore(low, shape))
+bicubic_rgb = Method("bicubic", lambda low, shape, scale: bicubic_restore(low, shape), rgb=True)
 
 
 def check_scale(method: Method, scale: float) -> float:
@@ -120,11 +120,11 @@ def evaluate(method: Method, datasets: Sequence[str], scales: Sequence[float], p
                     raise SRError(f"{name}/{img_name}: image of {y.shape} is too small for scale {s:g}")
                 if method.rgb:
                     rgb = (hr if hr.ndim == 3 else np.repeat(hr[..., None], 3, -1)) / 255.0
-                    lr, want = bicubic_degrade(rgb, s), rgb.shape
+                    low, want = bicubic_degrade(rgb, s), rgb.shape
                 else:
-                    lr, want = bicubic_degrade(y, s), y.shape
+                    low, want = bicubic_degrade(y, s), y.shape
                 t0 = time.perf_counter()
-                sr = np.asarray(method.run(lr, y.shape, s))
+                sr = np.asarray(method.run(low, y.shape, s))
                 seconds += time.perf_counter() - t0
                 if sr.shape != want:
                     raise SRError(f"{method.name} returned {sr.shape} for {name}/{img_name}, expected {want}")

@@ -212,22 +212,22 @@ def as_method(model: nn.Module, kind: str, name: str, scales: tuple[float, ...] 
     side = tile or tile_size(model)
     run = lambda x: run_tiled(model, x, side if max(x.shape[:2]) > 2 * side else None).astype(np.float64)  # noqa: E731
     if kind in RGB_KINDS:
-        return Method(name, lambda lr, shape, s: np.clip(run(lr), 0, 1), scales, rgb=True)
+        return Method(name, lambda low, shape, s: np.clip(run(low), 0, 1), scales, rgb=True)
     colour = getattr(model, "colour", "y")
     if colour == "rgb":  # SRCNN on three channels (section 4.4): RGB in, RGB out
-        return Method(name, lambda lr, shape, s: np.clip(run(bicubic_restore(lr, shape)), 0, 1), scales, rgb=True)
+        return Method(name, lambda low, shape, s: np.clip(run(bicubic_restore(low, shape)), 0, 1), scales, rgb=True)
     if colour == "ycbcr":
-        return Method(name, lambda lr, shape, s: np.clip(ycbcr_to_rgb(run(rgb_to_ycbcr(bicubic_restore(lr, shape)))),
+        return Method(name, lambda low, shape, s: np.clip(ycbcr_to_rgb(run(rgb_to_ycbcr(bicubic_restore(low, shape)))),
                                                          0, 1), scales, rgb=True)
     if rgb:  # a Y network on a colour image: Cb and Cr bicubic, as upscale_photo does
 
-        def on_y(lr, shape, s):
-            up = rgb_to_ycbcr(bicubic_restore(lr, shape))
+        def on_y(low, shape, s):
+            up = rgb_to_ycbcr(bicubic_restore(low, shape))
             up[..., 0] = run(up[..., 0])
             return np.clip(ycbcr_to_rgb(up), 0, 1)
 
         return Method(name, on_y, scales, rgb=True)
-    return Method(name, lambda lr, shape, s: run(bicubic_restore(lr, shape)), scales)
+    return Method(name, lambda low, shape, s: run(bicubic_restore(low, shape)), scales)
 
 
 # ----- photos -----------------------------------------------------------------------------
@@ -305,9 +305,9 @@ def upscale_photo(photo: Photo, model: nn.Module, kind: str, scale: float, *, ti
             if rgb_model:  # LR rows with their context; the network upscales them itself
                 a0, a1 = y0 // factor, y1 // factor
                 c0, c1 = max(a0 - m, 0), min(a1 + m, h)
-                lr = px[c0:c1].astype(np.float64) / peak
-                lr = lr if lr.ndim == 3 else np.repeat(lr[..., None], 3, -1)
-                sr = run_tiled(model, lr, tile, (a0 - c0, a1 - c0), half=half, channels_last=device.type == "cuda",
+                low = px[c0:c1].astype(np.float64) / peak
+                low = low if low.ndim == 3 else np.repeat(low[..., None], 3, -1)
+                sr = run_tiled(model, low, tile, (a0 - c0, a1 - c0), half=half, channels_last=device.type == "cuda",
                                bar=bar)
                 for x0, x1 in _spans(ow, 1024):  # this band is factor x tile rows tall: in chunks, few temporaries
                     part = sr[:, x0:x1].astype(np.float64)
@@ -316,8 +316,8 @@ def upscale_photo(photo: Photo, model: nn.Module, kind: str, scale: float, *, ti
                 c0, c1 = max(y0 - m, 0), min(y1 + m, oh)
                 rows = mh[c0:c1]
                 lo, hi = int(rows.indices.min()), int(rows.indices.max()) + 1
-                lr = px[lo:hi].astype(np.float64) / peak
-                up = _resize_rows(rgb_to_ycbcr(lr) if px.ndim == 3 else lr, rows, mw, lo, cols_first)
+                low = px[lo:hi].astype(np.float64) / peak
+                up = _resize_rows(rgb_to_ycbcr(low) if px.ndim == 3 else low, rows, mw, lo, cols_first)
                 sr = _network_on(model, up, (y0 - c0, y1 - c0), tile, half=half, bar=bar)
                 out[y0:y1] = _encode(clip(sr), px.dtype)
             if alpha is not None:

@@ -96,7 +96,7 @@ def downscale_operator(size: int, scale: int) -> np.ndarray:
 
 
 def same_lr_candidates(patches: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
-    """HR patches that all have exactly the LR patch of ``patches[0]``: ``(candidates, lr)``.
+    """HR patches that all have exactly the LR patch of ``patches[0]``: ``(candidates, low)``.
 
     Candidate k keeps the part of ``patches[0]`` the LR patch determines (its projection
     on the row space of the downscaling, P X P with P = D^+ D) and takes the rest (the part
@@ -141,7 +141,7 @@ class Run:
 
 def fine_tune(generator: nn.Module, data, cfg: FineTune, choice: VGGChoice | None = None,
               device: str | torch.device = "cpu") -> Run:
-    """A copy of ``generator`` trained ``cfg.steps`` steps on ``data`` (``(lr, hr)`` items, e.g.
+    """A copy of ``generator`` trained ``cfg.steps`` steps on ``data`` (``(low, hr)`` items, e.g.
     :class:`~srlib.data.SRGANPatches`) with ``cfg``'s losses; the original is left unchanged."""
     g = torch.Generator().manual_seed(cfg.seed)
     gen = copy.deepcopy(generator).to(device)

@@ -109,10 +109,10 @@ def training_pairs(data: str = "T91", scale: int = 3, p: int = 7, count: int = 5
     images = load_images(data)
     xs, ys = [], []
     for k, (_, im) in enumerate(images):
-        hr, lr = interpolated(im, scale)
+        hr, low = interpolated(im, scale)
         n = count // len(images) + (k < count % len(images))  # an even share from every image
         i, j = rng.integers(0, hr.shape[0] - p + 1, n), rng.integers(0, hr.shape[1] - p + 1, n)
-        xs.append(sliding_window_view(lr, (p, p))[i, j].reshape(n, p * p))
+        xs.append(sliding_window_view(low, (p, p))[i, j].reshape(n, p * p))
         ys.append(sliding_window_view(hr, (p, p))[i, j].reshape(n, p * p))
     x, y = np.concatenate(xs), np.concatenate(ys)
     # LR feature: the patch minus its mean; HR target: the detail the interpolated patch lacks

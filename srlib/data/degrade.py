@@ -35,9 +35,9 @@ def bicubic_degrade(hr: np.ndarray, scale: float) -> np.ndarray:
     return imresize(hr, 1.0 / scale)
 
 
-def bicubic_restore(lr: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Bicubic upscaling of ``lr`` to ``shape`` (H, W): the baseline and the models' input."""
-    return imresize(lr, size=tuple(shape[:2]))
+def bicubic_restore(low: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Bicubic upscaling of ``low`` to ``shape`` (H, W): the baseline and the models' input."""
+    return imresize(low, size=tuple(shape[:2]))
 
 
 def gaussian_kernel(sigma: float, size: int | None = None) -> np.ndarray:
@@ -63,5 +63,5 @@ def gaussian_degrade(hr: np.ndarray, scale: int, sigma: float = 1.0) -> np.ndarr
     if a.ndim == 3:
         k = k[..., None]
     blurred = convolve(a, k, mode="reflect")  # scipy's reflect repeats the edge: symmetric
-    lr = blurred[:: int(scale), :: int(scale)]
-    return imresize(lr, size=a.shape[:2])
+    low = blurred[:: int(scale), :: int(scale)]
+    return imresize(low, size=a.shape[:2])

@@ -168,7 +168,7 @@ class VDSRPatches(_Cached):
 class SRGANPatches(_Cached):
     """SRGAN's training set: 96x96 RGB HR crops (grid at ``stride``) with their 24x24 LR
     (the whole image downscaled by MATLAB bicubic at 1/``scale``, then cropped in register),
-    with the 8 flips/rotations. Items are ``(lr, hr)`` in [0, 1], channels first.
+    with the 8 flips/rotations. Items are ``(low, hr)`` in [0, 1], channels first.
 
     Grayscale images are repeated to three channels.
     """
@@ -186,11 +186,11 @@ class SRGANPatches(_Cached):
             for _, im in load_images(data):
                 hr = modcrop(im if im.ndim == 3 else np.repeat(im[..., None], 3, -1), scale)
                 hr = hr.astype(np.float64) / 255.0
-                lr = np.clip(bicubic_degrade(hr, scale), 0, 1)
+                low = np.clip(bicubic_degrade(hr, scale), 0, 1)
                 his.append(grid_patches(hr, size, stride))
-                los.append(grid_patches(lr, size // scale, stride // scale))
+                los.append(grid_patches(low, size // scale, stride // scale))
             return {"hr": (np.concatenate(his) * 255).round().astype(np.uint8),
-                    "lr": np.concatenate(los).astype(np.float32)}
+                    "lr": np.concatenate(los).astype(np.float32)}  # "lr": the cached files name it so
 
         a = self._load(params, build)
         self.x = torch.from_numpy(a["lr"]).permute(0, 3, 1, 2)
