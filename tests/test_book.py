@@ -101,6 +101,16 @@ def test_launch_buttons_and_repository(built):
     html = (built / "book" / "srcnn.html").read_text()
     assert url in html
     assert "colab.research.google.com/github/" in html and "mybinder.org" in html
+    # Every page with code opens a notebook of the repository on Colab: the notebooks, and the
+    # Markdown chapters' twins (book/NAME.ipynb), never a .md file that Colab cannot open.
+    repo = url.removeprefix("https://github.com/")
+    opened = {}
+    for page in _toc_files():
+        html = (built / f"{page}.html").read_text()
+        for target in re.findall(rf'href="https://colab\.research\.google\.com/github/{repo}/blob/main/([^"]+)"', html):
+            opened[page] = target
+    assert set(opened) >= {"book/srcnn", "book/vdsr", "book/srgan", "book/sr_problem", "notebooks/01_sparse_coding"}
+    assert all(t.endswith(".ipynb") and (ROOT / t).is_file() for t in opened.values()), opened
 
 
 def test_upscale_page_carries_its_networks_and_runtime(built):

@@ -46,6 +46,21 @@ def test_colab_cell_first_and_installs_this_repository(notebook):
     assert f"git+{_repo_url()}" in first, f"{path.name}: Colab cell does not install from _config.yml's repository"
 
 
+def test_markdown_chapters_have_notebook_twins_with_the_colab_cell():
+    """The launch buttons of a Markdown chapter open its twin, book/NAME.ipynb: the same cells,
+    starting with the Colab set-up that installs this repository."""
+    import subprocess
+    import sys
+
+    chapters = sorted(p.stem for p in (ROOT / "book").glob("*.md") if "```{code-cell}" in p.read_text())
+    assert {"sr_problem", "srcnn", "vdsr", "srgan"} <= set(chapters)
+    p = subprocess.run([sys.executable, str(ROOT / "scripts" / "twins.py"), "--check"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    for name in chapters:
+        first = _code(json.loads((ROOT / "book" / f"{name}.ipynb").read_text()))[0]
+        assert "google.colab" in first and f"git+{_repo_url()}" in first, f"book/{name}.ipynb: no Colab set-up first"
+
+
 def test_setup_prints_mode_and_device(notebook):
     """The saved run of every notebook says, near its top, its mode, its device and its test images."""
     path, nb = notebook
