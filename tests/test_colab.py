@@ -51,7 +51,8 @@ def colab(tmp_path_factory) -> dict:
     """A fresh environment like a Colab runtime's, and the environment variables to run in it."""
     base = tmp_path_factory.mktemp("colab")
     venv = base / "venv"
-    subprocess.run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", str(venv)], check=True)
+    subprocess.run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", "--without-pip", str(venv)],
+                   check=True)  # pip and setuptools come from .venv: the same ones `make` installed
     ask = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
     purelib = Path(subprocess.run([str(venv / "bin" / "python"), "-c", ask], capture_output=True, text=True,
                                   check=True).stdout.strip())
@@ -94,7 +95,7 @@ def test_chapter_runs_on_colab_without_data_or_network(colab, chapter, tmp_path)
     printed = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
     # srlib came from the clone, not from this checkout
     where = subprocess.run([str(colab["python"]), "-c", "import srlib; print(srlib.__file__)"], env=colab["env"],
-                           capture_output=True, text=True, check=True).stdout
+                           cwd=work, capture_output=True, text=True, check=True).stdout
     assert str(ROOT) not in where, where
     if "setup(" in "".join("".join(c["source"]) for c in nb["cells"]):  # a chapter that says which images it uses
         assert "builtin" in printed, f"{chapter.name}: does not say it ran on the builtin images"
