@@ -18,31 +18,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from srlib.device import cpu_info
 from srlib.evaluate import evaluate
 from srlib.inference import as_method, load_model
 
 REFERENCE = {"srcnn": {"3": 32.00}, "vdsr": {"2": 34.60, "3": 31.79, "4": 29.62}}
-
-
-def cpu() -> dict:
-    """The CPU model and the flags that decide its speed here (``lscpu``, Linux; else what Python knows)."""
-    import platform
-    import shutil
-
-    model, flags = platform.processor() or platform.machine(), []
-    if shutil.which("lscpu"):
-        info = dict(line.split(":", 1) for line in subprocess.run(["lscpu"], capture_output=True, text=True)
-                    .stdout.splitlines() if ":" in line)
-        model = info.get("Model name", model).strip()
-        flags = [f for f in info.get("Flags", "").split() if f in ("avx2", "fma", "avx512f", "avx512_bf16",
-                                                                    "amx_bf16", "amx_tile")]
-    return {"model": model, "flags": flags, "cores": os.cpu_count()}
 
 
 def run(kind: str, scales: list[str], minutes: float, out: Path, bf16: bool) -> dict:
@@ -58,7 +43,7 @@ def run(kind: str, scales: list[str], minutes: float, out: Path, bf16: bool) -> 
     return {"command": " ".join(["python", "-m", "srlib"] + cmd[3:]), "minutes": minutes, "wall_seconds": wall,
             "iterations": info["iteration"], "set5_psnr": {f"{r.scale:g}": round(r.psnr, 2) for r in res},
             "reference": REFERENCE[kind], "precision": "bf16" if bf16 and cpu_has_native_bf16() else "float32",
-            "cpu": cpu()}
+            "cpu": cpu_info()}
 
 
 def main() -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import resource
 import subprocess
 import sys
@@ -75,18 +74,6 @@ def whole_bytes(name: str, megapixels: float) -> float:
     return 3 * 4 * widest * pixels
 
 
-def cpu() -> dict:
-    """The CPU's model name and the vector/matrix extensions that matter for convolutions."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        model = next(x.split(":", 1)[1].strip() for x in text.splitlines() if x.startswith("model name"))
-        flags = set(next(x.split(":", 1)[1].split() for x in text.splitlines() if x.startswith("flags")))
-    except (OSError, StopIteration):
-        return {"model": "unknown", "flags": []}
-    wanted = ["avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"]
-    return {"model": model, "flags": [f for f in wanted if f in flags], "cores": os.cpu_count()}
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", nargs="+", type=float, default=[0.5, 2, 12, 24], help="input megapixels")
@@ -111,7 +98,9 @@ def main() -> None:
     if a.one:
         print(json.dumps(one(a.one[0], float(a.one[1]), a.one[2] == "whole", int(a.one[3]) or None)))
         return
-    about = {"cpu": cpu(), "python": sys.version.split()[0]}
+    from srlib.device import cpu_info
+
+    about = {"cpu": cpu_info(), "python": sys.version.split()[0]}
     print(f"{about['cpu']['model']} ({', '.join(about['cpu']['flags'])}), {about['cpu']['cores']} cores, float32")
     print(f"{'model':<18} {'scale':>5} {'input':>13} {'mode':>6} {'tile':>5} {'seconds':>8} {'s/MP':>6} "
           f"{'peak RSS':>9} {'baseline':>9}")

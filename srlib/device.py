@@ -14,7 +14,23 @@ import torch
 
 from .errors import SRError
 
-__all__ = ["pick_device", "cpu_has_native_bf16"]
+__all__ = ["pick_device", "cpu_has_native_bf16", "cpu_info"]
+
+
+def cpu_info() -> dict:
+    """This CPU's model name, the vector and matrix extensions that decide convolution speed
+    (AVX2, FMA, AVX-512, AVX512-BF16, AMX) and the number of cores: what every timing is reported with."""
+    import platform
+
+    model, flags = platform.processor() or platform.machine() or "unknown", set()
+    try:  # Linux
+        text = open("/proc/cpuinfo").read()
+        model = next(x.split(":", 1)[1].strip() for x in text.splitlines() if x.startswith("model name"))
+        flags = set(next(x.split(":", 1)[1].split() for x in text.splitlines() if x.startswith("flags")))
+    except (OSError, StopIteration):
+        pass
+    wanted = ["avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"]
+    return {"model": model, "flags": [f for f in wanted if f in flags], "cores": os.cpu_count()}
 
 
 def cpu_has_native_bf16() -> bool:

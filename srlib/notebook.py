@@ -9,13 +9,16 @@ from __future__ import annotations
 import os
 import random
 import sys
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from .data import have, load_images
-from .device import pick_device
+from .device import cpu_info, pick_device
+
+QUICK_BUDGET_S = 180  # what a notebook's quick mode may take on 2 CPU cores in float32 (the book's rule)
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,22 @@ class Session:
     device: torch.device
     test_set: str  # "Set5" when the benchmark images are at hand, else "builtin"
     seed: int
+    started: float = field(default_factory=time.perf_counter)  # when setup() ran
+
+    def report(self) -> str:
+        """The notebook's wall time since :func:`setup`, its mode and the machine it ran on (the
+        last cell of every notebook prints it: the quick mode's budget is 3 minutes on 2 CPU cores)."""
+        seconds = time.perf_counter() - self.started
+        cpu = cpu_info()
+        where = f"{cpu['model']} ({', '.join(cpu['flags']) or 'no AVX2'}), {cpu['cores']} cores"
+        if self.device.type == "cuda":
+            where = f"{torch.cuda.get_device_name(self.device)}; CPU {where}"
+        text = f"This notebook ran in {seconds:.0f} s, {'full' if self.full else 'quick'} mode, on {where}."
+        if not self.full:
+            text += (f" Quick mode's budget is {QUICK_BUDGET_S} s on 2 CPU cores in float32: "
+                     + ("within it." if seconds <= QUICK_BUDGET_S and cpu["cores"] <= 2 else
+                        "over it." if cpu["cores"] <= 2 else f"this machine has {cpu['cores']} cores."))
+        return text
 
     def images(self, scale: float | None = None) -> list[tuple[str, np.ndarray]]:
         """The test images (uint8, cropped to a multiple of ``scale``)."""

@@ -61,6 +61,13 @@ def test_markdown_chapters_have_notebook_twins_with_the_colab_cell():
         assert "google.colab" in first and f"git+{_repo_url()}" in first, f"book/{name}.ipynb: no Colab set-up first"
 
 
+def test_ends_with_its_wall_time_and_machine(notebook):
+    """Issue 23's rule, checked where it is measured: the last cell prints how long the notebook
+    took and on which CPU (srlib.notebook.Session.report)."""
+    path, nb = notebook
+    assert _code(nb)[-1].strip() == "print(session.report())", f"{path.name}: last cell does not report its time"
+
+
 def test_setup_prints_mode_and_device(notebook):
     """The saved run of every notebook says, near its top, its mode, its device and its test images."""
     path, nb = notebook
