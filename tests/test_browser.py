@@ -151,6 +151,18 @@ def test_every_chapter_loads(visits):
         assert (SCREENSHOTS / (chapter.replace("/", "__") + ".png")).stat().st_size > 10_000, chapter
 
 
+def test_launch_buttons_open_notebooks_on_colab(visits):
+    """Every page with code has a Colab button, and it opens a notebook of the repository (the
+    Markdown chapters' twins, book/NAME.ipynb), never a .md file, which Colab cannot open."""
+    with_code = [c for c in _chapters() if c.startswith("notebooks/")
+                 or "```{code-cell}" in (ROOT / f"{c}.md").read_text()]
+    for chapter in with_code:
+        colab = [h for h in visits[f"{chapter}.html"]["links"] if h.startswith("https://colab.research.google.com/")]
+        assert colab, f"{chapter}: no Colab button"
+        assert all(h.endswith(f"/{chapter}.ipynb") for h in colab), (chapter, colab)
+        assert (ROOT / f"{chapter}.ipynb").is_file(), chapter
+
+
 def test_every_image_is_drawn(visits):
     blank = [(page, i["src"]) for page, info in visits.items() for i in info["imgs"] if i["w"] == 0]
     assert not blank, f"images with natural width 0: {blank[:10]}"
