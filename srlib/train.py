@@ -470,7 +470,8 @@ class Trainer:
         if plan.budget and done >= 5 and (done % 20 == 0 or not plan.fitted) and elapsed < 0.6 * plan.budget:
             plan.fitted = True
             self.total = max(self.iteration + 1, plan.done_before + int(done / elapsed * plan.budget * 0.97))
-            self.lr_step = plan.lr_step and max(1, round(plan.lr_step * self.total / plan.total))
+            # rounded up: the plan's last step (VDSR's 4th /10 at epoch 80) never falls inside the run
+            self.lr_step = plan.lr_step and max(1, math.ceil(plan.lr_step * self.total / plan.total))
             bar.total = self.total
 
     def _agree_on_stop(self, last: bool) -> bool:

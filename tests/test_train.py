@@ -148,7 +148,11 @@ def test_time_budget_keeps_the_papers_step_schedule_in_proportion(tmp_path):
     r = recipe("vdsr", model_config=dict(depth=3, width=8), data="builtin", scales=(2,), batch_size=4, minutes=0.1,
                val_data="builtin", val_every=10**6)
     ckpt = torch.load(Trainer(r, tmp_path / "m", progress=False).fit(), weights_only=True)
-    assert ckpt["total"] >= 8 and abs(ckpt["lr_step"] - ckpt["total"] / 4) <= 2  # any speed: the proportion
+    # any speed: the proportion. The schedule is fitted to the speed until 60% of the budget; a machine that
+    # slows down after that ends the run a little before the fitted length (1.2% on CI once), never after it
+    total, step = ckpt["total"], ckpt["lr_step"]
+    assert total >= 8 and total // step == 3 and abs(step - total / 4) <= 0.05 * total + 1
+    assert read_history(tmp_path / "m" / "history.csv")[-1]["lr"] == pytest.approx(r.lr * r.lr_gamma**3)
     p = _cli("train", "vdsr", "--data", "builtin", "--val-data", "builtin", "--scale", "2", "--iterations", "8",
              "--batch-size", "4", "--model-set", "depth=3", "width=8", "--out", str(tmp_path / "i"), "--quiet")
     assert p.returncode == 0, p.stderr[-2000:]
