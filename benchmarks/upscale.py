@@ -28,14 +28,14 @@ CASES = {"srcnn-x3": 3, "vdsr": 2, "srresnet-x4-small": 4}  # shipped network: i
 
 
 def photo(megapixels: float):
-    """A 4:3 colour photo of about ``megapixels`` (uint8), tiled from the builtin astronaut."""
+    """A 4:3 colour photo of about ``megapixels`` (uint8), tiled from scikit-image's astronaut."""
     import numpy as np
 
-    from srlib.data import builtin_images
+    import skimage.data
 
     w = int(math.sqrt(megapixels * 1e6 * 4 / 3))
     h = int(w * 3 / 4)
-    base = dict(builtin_images())["astronaut"]
+    base = skimage.data.astronaut()
     reps = (math.ceil(h / base.shape[0]), math.ceil(w / base.shape[1]), 1)
     return np.ascontiguousarray(np.tile(base, reps)[:h, :w])
 
