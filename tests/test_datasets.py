@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from srlib import SRError
-from srlib.data import builtin_images, dataset_dir, image_paths, load_images, save_image
+from srlib.data import builtin_images, dataset_dir, image_paths, load_images, read_image, save_image
 from srlib.data import datasets as ds
 from srlib.data.download import fetch_archive, lock_path, safe_extract
 
@@ -242,6 +242,11 @@ def test_urban100_downloads_per_file_checked_against_the_manifest(urban_env):
     got = sorted(str(p.relative_to(cache)) for p in _leftovers(cache))
     assert got == sorted(ds._manifest())
     assert all(_sha256(cache / rel) == sha for rel, sha in ds._manifest().items())
+    # every scale reads the full-size HR of image_SRF_4 (image_SRF_2's are half-size), cropped to the scale
+    full = read_image(cache / "Urban100" / "image_SRF_4" / "img_001_SRF_4_HR.png")
+    for scale in (2, 3):
+        (_, hr), = load_images("Urban100", scale)
+        assert hr.shape == (48, 63 if scale == 3 else 64, 3) and (hr == full[:, :hr.shape[1]]).all()
 
 
 def test_urban100_file_with_other_bytes_is_rejected(urban_env):
