@@ -33,7 +33,8 @@ from .data.patches import grid_patches
 from .models import SRCNN
 
 __all__ = ["Dictionaries", "soft", "ista", "fista", "lipschitz", "training_pairs", "learn_dictionaries",
-           "sparse_code_sr", "overlap_count", "SparseCodingNet", "srcnn_from_dictionaries", "interpolated"]
+           "sparse_code_sr", "back_project", "overlap_count", "SparseCodingNet", "srcnn_from_dictionaries",
+           "interpolated"]
 
 
 @dataclass
@@ -180,6 +181,16 @@ def sparse_code_sr(lr_up: np.ndarray, dicts: Dictionaries, steps: int = 10, chun
         for b in range(p):
             out[a:a + rows, b:b + cols] += hr[:, :, a, b]
     return out / overlap_count(lr_up.shape, p) + lr_up  # ... the overlaps are averaged, the LR patches added back
+
+
+def back_project(sr: np.ndarray, low: np.ndarray, scale: int, iters: int = 20) -> np.ndarray:
+    """Yang et al.'s global reconstruction constraint (section II-C): the SR image is moved by
+    iterative back-projection towards the images whose degradation is ``low``,
+    x <- x + U(low - D(x)), with D and U the protocol's bicubic down- and up-scaling (Yang et al.'s
+    code blurs the residual with a Gaussian instead). Not part of the network of section 2."""
+    for _ in range(iters):
+        sr = sr + bicubic_restore(low - bicubic_degrade(sr, scale), sr.shape)
+    return sr
 
 
 class SparseCodingNet(nn.Module):

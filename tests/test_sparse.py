@@ -7,7 +7,9 @@ from srlib.receptive import input_gradient, support
 from srlib.sparse import (
     Dictionaries,
     SparseCodingNet,
+    back_project,
     fista,
+    interpolated,
     ista,
     learn_dictionaries,
     overlap_count,
@@ -100,3 +102,17 @@ def test_pixel_support_of_the_pipeline_is_2p_minus_1():
     net = SparseCodingNet.from_dictionaries(_dicts(p=5, lam=0.0), steps=2)
     x = torch.rand(1, 1, 31, 31, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     assert support(input_gradient(net, x, (15, 15))) == (9, 9)
+
+
+def test_back_projection_makes_the_result_consistent_with_its_low_resolution_image():
+    """Yang et al.'s reconstruction constraint: after back-projection the SR image degrades to the LR
+    image it came from (the residual shrinks a hundredfold), and here it also moves closer to the HR."""
+    from srlib.data import bicubic_degrade, builtin_images
+    from srlib.metrics import psnr
+
+    hr, up = interpolated(builtin_images()[1][1], 3)
+    low = bicubic_degrade(hr, 3)
+    bp = back_project(up, low, 3)
+    before, after = (np.abs(bicubic_degrade(x, 3) - low).mean() for x in (up, bp))
+    assert after < before / 100
+    assert psnr(bp, hr, 3) > psnr(up, hr, 3) + 0.2
