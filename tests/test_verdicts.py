@@ -23,18 +23,21 @@ def test_the_verdict_follows_the_checks():
     assert table[3] == "| b (4.2) | x | y | **reproduced** |"  # no reason when every check holds
 
 
-def test_the_srcnn_chapter_types_no_verdict():
-    """Notebook 01 computes its verdict table; neither its Markdown nor book/srcnn.md states one."""
-    nb = json.loads((ROOT / "notebooks" / "01_sparse_coding.ipynb").read_text())
+@pytest.mark.parametrize(("notebook", "chapter", "count"), [("01_sparse_coding", "srcnn", 8),
+                                                          ("02_receptive_fields", "vdsr", 4),
+                                                          ("03_residual_learning", "vdsr", 7)])
+def test_the_chapters_type_no_verdict(notebook, chapter, count):
+    """Each notebook with a claims table computes it; neither its Markdown nor its book chapter states one."""
+    nb = json.loads((ROOT / "notebooks" / f"{notebook}.ipynb").read_text())
     code = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
-    assert "verdict_table(claims)" in code and code.count("Claim(") >= 8
+    assert "verdict_table(claims)" in code and code.count("Claim(") >= count
     typed = [line for c in nb["cells"] if c["cell_type"] == "markdown" for line in "".join(c["source"]).splitlines()
              if line.lstrip().startswith("|") and VERDICT.search(line)]
-    prose = (ROOT / "book" / "srcnn.md").read_text()
+    prose = re.sub(r"```\{code-cell\}.*?\n```", "", (ROOT / "book" / f"{chapter}.md").read_text(), flags=re.S)
     typed += [line for line in prose.splitlines() if line.lstrip().startswith("|") and VERDICT.search(line)]
     typed += re.findall(r"\*\*(?:reproduced|partly|not reproduced here)\*\*", prose)
     assert not typed, f"typed verdicts: {typed}"
     # the computed table is in the saved run, one row per claim
     shown = [o for c in nb["cells"] for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})
              and "| claim | paper | ours | verdict |" in "".join(o["data"]["text/markdown"])]
-    assert len(shown) == 1 and "".join(shown[0]["data"]["text/markdown"]).count("\n| ") >= 8
+    assert len(shown) == 1 and "".join(shown[0]["data"]["text/markdown"]).count("\n| ") >= count
