@@ -47,16 +47,15 @@ def _runtime(dest: Path) -> str:
 
 def _examples(dest: Path) -> list[dict]:
     import numpy as np
+    import skimage.data
     from PIL import Image
 
-    from srlib.data.datasets import builtin_images
     from srlib.data.resize import imresize
 
     dest.mkdir(parents=True, exist_ok=True)
-    images = dict(builtin_images())
     out = []
-    for name, factor in EXAMPLES:
-        small = imresize(images[name], 1 / factor)
+    for name, factor in EXAMPLES:  # the whole photographs (the builtin test set holds their central crops)
+        small = imresize(getattr(skimage.data, name)(), 1 / factor)
         Image.fromarray(np.asarray(small)).save(dest / f"{name}.png")
         out.append({"name": name, "file": f"examples/{name}.png", "reduced_by": factor,
                     "width": small.shape[1], "height": small.shape[0]})
