@@ -30,7 +30,6 @@ CASES = {"srcnn-x3": 3, "vdsr": 2, "srresnet-x4-small": 4}  # shipped network: i
 def photo(megapixels: float):
     """A 4:3 colour photo of about ``megapixels`` (uint8), tiled from scikit-image's astronaut."""
     import numpy as np
-
     import skimage.data
 
     w = int(math.sqrt(megapixels * 1e6 * 4 / 3))
