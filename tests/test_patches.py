@@ -113,3 +113,17 @@ def test_patch_cache_is_reused(tmp_path, monkeypatch):
     assert torch.equal(a.x, b.x)
     SRCNNPatches("builtin", scale=2, stride=40)
     assert len(list((tmp_path / "patches").glob("srcnn-*.npz"))) == 2
+
+
+def test_the_cache_follows_a_change_of_the_builtin_images(monkeypatch, tmp_path):
+    """The builtin images are not files: the cache key names the set (names and crop size), so a
+    change of the set (as when it became 256x256 crops) cannot serve the old set's patches."""
+    import srlib.data.datasets as ds
+    import srlib.data.patches as patches
+
+    monkeypatch.setenv("SRLIB_CACHE", str(tmp_path))
+    n = len(patches.SRCNNPatches("builtin", 3))
+    monkeypatch.setattr(ds, "BUILTIN_SIZE", 128)
+    monkeypatch.setattr(patches, "BUILTIN_SIZE", 128)
+    assert 0 < len(patches.SRCNNPatches("builtin", 3)) < n / 2
+    assert len(list((tmp_path / "patches").glob("srcnn-*.npz"))) == 2

@@ -25,7 +25,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from torch.utils.data import Dataset
 
 from ..errors import SRError
-from .datasets import image_paths, load_images
+from .datasets import BUILTIN_NAMES, BUILTIN_SIZE, image_paths, load_images
 from .degrade import bicubic_degrade, bicubic_restore, modcrop
 from .download import cache_dir
 from .image import rgb_to_ycbcr, to_y
@@ -65,8 +65,8 @@ class _Cached(Dataset):
         return len(self.x) * self.n_aug
 
     def _load(self, params: dict, build) -> dict[str, np.ndarray]:
-        files = [] if params["data"] == "builtin" else [
-            (p.name, p.stat().st_size) for p in image_paths(params["data"])]
+        files = [("builtin", BUILTIN_NAMES, BUILTIN_SIZE)] if params["data"] == "builtin" else [
+            (p.name, p.stat().st_size) for p in image_paths(params["data"])]  # the source images' identity
         key = hashlib.sha1(json.dumps([self.kind, params, files], sort_keys=True).encode()).hexdigest()[:16]
         path = cache_dir() / "patches" / f"{self.kind}-{key}.npz"
         if path.is_file():
