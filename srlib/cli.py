@@ -134,6 +134,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "epochs": args.epochs, "minutes": args.minutes, "lr": args.lr, "batch_size": args.batch_size,
         "optimizer": args.optimizer, "seed": args.seed, "val_data": args.val_data, "val_every": args.val_every,
         "generator": args.generator, "content_layer": args.content_layer, "workers": args.workers,
+        "adversarial_weight": args.adversarial_weight,
         "clip_value": args.clip_value,
     }.items() if v is not None}
     base = RECIPES[name]
@@ -156,6 +157,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         changes["model_config"] = {**base.model_config, **_model_settings(args.model_set)}
     if args.augment is not None:
         changes["patch"] = {**base.patch, "augment": args.augment}
+    if args.patch_size is not None:  # the stride keeps its ratio to the size (SRGAN: crops that do not overlap)
+        patch = changes.get("patch", base.patch)
+        size = patch.get("size", args.patch_size)
+        stride = max(1, round(patch["stride"] * args.patch_size / size)) if "stride" in patch else None
+        changes["patch"] = {**patch, "size": args.patch_size, **({"stride": stride} if stride else {})}
     if args.no_amp:
         changes["amp"] = False
     if args.compile:
@@ -359,7 +365,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--val-every", type=int)
     t.add_argument("--generator", help="SRGAN: SRResNet checkpoint to start from")
     t.add_argument("--vgg-weights", help="SRGAN: VGG19 weights file, or 'none' for random features")
-    t.add_argument("--content-layer", help="SRGAN: VGG19 layer of the content loss (relu2_2, relu5_4)")
+    t.add_argument("--content-layer", help="SRGAN: VGG19 layer of the content loss (relu2_2, relu5_4), or mse")
+    t.add_argument("--adversarial-weight", type=float,
+                   help="SRGAN: weight of the adversarial loss (paper: 1e-3; 0: the discriminator only watches)")
+    t.add_argument("--patch-size", type=int, help="side of the training patches (HR side for SRResNet and SRGAN)")
     t.add_argument("--model-set", nargs="+", metavar="KEY=VALUE",
                    help="network settings, e.g. depth=10 residual=false (VDSR), blocks=8 (SRResNet), f2=5 (SRCNN)")
     t.add_argument("--augment", action=argparse.BooleanOptionalAction,

@@ -5,6 +5,8 @@ Chapters: SRCNN and VDSR (the MSE), SRGAN (book/srgan.md, notebook 04: the other
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -40,6 +42,14 @@ class ContentLoss(nn.Module):
         with torch.no_grad():
             target = self.vgg(hr) * self.rescale
         return F.mse_loss(self.vgg(sr) * self.rescale, target)
+
+    @torch.no_grad()
+    def calibrate(self, sr: torch.Tensor, hr: torch.Tensor) -> float:
+        """Set ``rescale`` so that the loss on ``(sr, hr)`` equals their pixel MSE, and return it.
+        Random VGG features have no meaningful scale: the paper's 1/12.75 is for ImageNet's."""
+        self.rescale = 1.0
+        self.rescale = math.sqrt(F.mse_loss(sr, hr).item() / max(self(sr, hr).item(), 1e-20))
+        return self.rescale
 
 
 def adversarial_loss(fake_logits: torch.Tensor) -> torch.Tensor:

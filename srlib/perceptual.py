@@ -5,7 +5,9 @@
 * :func:`same_lr_candidates`: several HR patches with exactly the same LR patch (the
   idea of the paper's Figure 3: the MSE-optimal answer is their blurry mean);
 * :func:`fine_tune`: SRResNet fine-tuned with MSE, a VGG content loss, and optionally
-  SRGAN's adversarial loss against a discriminator trained alongside.
+  SRGAN's adversarial loss against a discriminator trained alongside;
+* :func:`crop_grid` and :func:`discriminator_verdict`: what a discriminator says about the
+  same crops of real and generated images (the trainer records it at every validation).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from .losses import ContentLoss, adversarial_loss, discriminator_loss, generator
 from .models import Discriminator, VGG19Features
 
 __all__ = ["VGGChoice", "choose_vgg", "vgg_features", "downscale_operator", "same_lr_candidates",
-           "FineTune", "Run", "fine_tune", "content_loss"]
+           "FineTune", "Run", "fine_tune", "content_loss", "crop_grid", "discriminator_verdict"]
 
 
 @dataclass(frozen=True)
@@ -174,9 +176,7 @@ def fine_tune(generator: nn.Module, data, cfg: FineTune, choice: VGGChoice | Non
     if cfg.content != "mse" and cfg.calibrate and not (choice and choice.imagenet):
         lr_img, hr = batch()  # random features have no meaningful scale: match the pixel MSE at the start
         with torch.no_grad():
-            sr = gen(lr_img)
-            content.rescale = 1.0
-            content.rescale = math.sqrt(mse(sr, hr).item() / max(content(sr, hr).item(), 1e-20))
+            content.calibrate(gen(lr_img), hr)
     for _ in range(cfg.disc_warmup if adversarial else 0):
         lr_img, hr = batch()
         with torch.no_grad():
@@ -206,3 +206,40 @@ def fine_tune(generator: nn.Module, data, cfg: FineTune, choice: VGGChoice | Non
             raise SRError(f"fine-tuning diverged (loss {loss.item()}); lower the learning rate")
         history.append(row)
     return Run(gen.eval(), history, disc.eval() if disc is not None else None)
+
+
+def crop_grid(images: list[np.ndarray], size: int, count: int = 64) -> tuple[torch.Tensor, list[tuple]]:
+    """About ``count`` ``size`` x ``size`` crops on a grid over ``images`` (RGB, uint8 or float in
+    [0, 1]; grey images repeated to three channels), spread evenly over them: the batch
+    ``(N, 3, size, size)`` in [0, 1] and the crops' ``(image, row, column)``. The same images'
+    shapes give the same crops, so real and generated images can be compared crop for crop."""
+    images = [im / 255.0 if im.dtype == np.uint8 else np.clip(im, 0, 1) for im in images]
+    images = [im if im.ndim == 3 else np.repeat(im[..., None], 3, -1) for im in images]
+    spots = [(i, r, c) for i, im in enumerate(images) for r in range(0, im.shape[0] - size + 1, size)
+             for c in range(0, im.shape[1] - size + 1, size)]
+    spots = spots[::max(1, len(spots) // count)]
+    batch = np.stack([images[i][r:r + size, c:c + size].transpose(2, 0, 1) for i, r, c in spots])
+    return torch.from_numpy(batch).float(), spots
+
+
+@torch.no_grad()
+def discriminator_verdict(disc: nn.Module, real: list[np.ndarray], generated: list[np.ndarray],
+                          count: int = 64) -> dict[str, float]:
+    """The discriminator's verdict (SRGAN section 2.1's game) on the same grid of crops of the
+    real HR images and of generated ones: the mean probability of "real" it gives each
+    (``d_real``, ``d_generated``) and the fraction of all crops it classifies right
+    (``d_accuracy``; real when D > 0.5). Chance is 0.5.
+
+    The discriminator judges as it does in training, where the generator meets it: its batch
+    normalization uses the statistics of each batch, one of real crops and one of generated
+    ones (its running averages mix both kinds of batch, and judging with them puts a
+    discriminator that separates the two in training near chance). It judges a copy: the
+    running statistics of ``disc`` are left as they are."""
+    size = disc.config["size"]
+    device = next(disc.parameters()).device
+    judge = copy.deepcopy(disc).train()
+    p_real = torch.sigmoid(judge(crop_grid(real, size, count)[0].to(device)).float())
+    p_gen = torch.sigmoid(judge(crop_grid(generated, size, count)[0].to(device)).float())
+    right = (p_real > 0.5).sum().item() + (p_gen <= 0.5).sum().item()
+    return {"d_real": p_real.mean().item(), "d_generated": p_gen.mean().item(),
+            "d_accuracy": right / (len(p_real) + len(p_gen))}

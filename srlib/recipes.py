@@ -14,7 +14,8 @@ import numbers
 from dataclasses import dataclass, field, fields, replace
 
 from .errors import SRError
-from .models import KINDS
+from .models import KINDS, RGB_KINDS
+from .models.vgg import layer_names
 
 __all__ = ["Recipe", "RECIPES", "RESUMABLE", "recipe"]
 
@@ -45,7 +46,7 @@ class Recipe:
     clip: str | None = None  # "adjustable" (VDSR), "value" (fixed [-theta, theta]), "norm" (global norm)
     clip_value: float = 0.01  # theta, the bound of each weight's step lr * g ("vdsr": 1e-4, measured, see book/gpu.md)
     # SRGAN
-    content_layer: str = "relu5_4"
+    content_layer: str = "relu5_4"  # a VGG19 layer (relu2_2: VGG22, relu5_4: VGG54), or "mse" (SRGAN-MSE)
     vgg_weights: str | None = "imagenet"
     adversarial_weight: float = 1e-3
     generator: str | None = None  # SRResNet checkpoint to start the generator from
@@ -93,7 +94,8 @@ class Recipe:
         options = {"scales": "--scale", "batch_size": "--batch-size", "iterations": "--iterations",
                    "epochs": "--epochs", "minutes": "--minutes", "lr": "--lr", "val_every": "--val-every",
                    "clip_value": "--clip-value", "workers": "--workers", "optimizer": "--optimizer",
-                   "clip": "--clip"}
+                   "clip": "--clip", "patch": "--patch-size",
+                   "adversarial_weight": "--adversarial-weight", "content_layer": "--content-layer"}
 
         def whole(v, least):
             return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= least
@@ -123,6 +125,16 @@ class Recipe:
         need(self.schedule in ("step", "cosine", "constant"), "schedule", "'step', 'cosine' or 'constant'")
         need(self.clip in (None, "adjustable", "value", "norm"), "clip", "'adjustable', 'value', 'norm' or None")
         need(self.loss in ("mse", "euclidean"), "loss", "'mse' or 'euclidean'")
+        need(self.content_layer == "mse" or self.content_layer in layer_names(), "content_layer",
+             "'mse' or a VGG19 layer such as 'relu2_2' or 'relu5_4'")
+        need(isinstance(self.adversarial_weight, numbers.Real) and math.isfinite(self.adversarial_weight)
+             and self.adversarial_weight >= 0, "adversarial_weight", "a number of at least 0")
+        size = self.patch.get("size")
+        need(size is None or whole(size, 2), "patch", "a size of at least 2 pixels")
+        if self.kind in RGB_KINDS and size is not None:  # HR crops of whole LR pixels; SRGAN's discriminator
+            gan = self.kind == "srgan"  # halves the crop four times
+            need(size % int(self.scales[0]) == 0 and (not gan or size % 16 == 0), "patch",
+                 "a size that is a multiple of the scale" + (" and of 16" if gan else ""))
         return self
 
 

@@ -4,6 +4,8 @@ A x``s`` LR image cannot hold frequencies above its Nyquist limit, 1 / (2 s) cyc
 pixel: whatever an SR method puts above it is invented. Comparing the energy there with
 the HR image's says how much high-frequency detail a method recovers (MSE-trained networks
 too little, a GAN about as much as the HR image, not necessarily the right detail).
+:func:`periodic_energy_ratio` measures one kind of invented detail: a grid, the pattern that
+repeats every few pixels which sub-pixel convolution makes when the loss does not forbid it.
 
 Chapter: SRGAN (notebook 04).
 """
@@ -15,7 +17,8 @@ import numpy as np
 from .data.image import to_y
 from .errors import SRError
 
-__all__ = ["power_spectrum", "radial_power_spectrum", "band_energy", "high_frequency_ratio"]
+__all__ = ["power_spectrum", "radial_power_spectrum", "band_energy", "high_frequency_ratio", "periodic_energy",
+           "periodic_energy_ratio"]
 
 
 def _gray(image: np.ndarray) -> np.ndarray:
@@ -67,3 +70,24 @@ def high_frequency_ratio(image: np.ndarray, reference: np.ndarray, scale: float)
         raise SRError(f"image {np.asarray(image).shape} and reference {np.asarray(reference).shape} differ in size")
     cut = 0.5 / scale
     return band_energy(image, cut) / band_energy(reference, cut)
+
+
+def periodic_energy(image: np.ndarray, period: int) -> float:
+    """Energy of Y (per pixel) at the frequencies of the patterns that repeat every ``period``
+    pixels: ``k / period`` cycles per pixel along each axis, ``k = 0 .. period - 1``, the zero
+    frequency excluded. The image is cropped to a multiple of ``period`` and not windowed, so
+    that such a pattern falls exactly on these frequencies."""
+    y = _gray(image)
+    h, w = y.shape[0] - y.shape[0] % period, y.shape[1] - y.shape[1] % period
+    if h == 0 or w == 0:
+        raise SRError(f"an image of shape {y.shape} holds no whole period of {period} pixels")
+    y = y[:h, :w]
+    power = np.abs(np.fft.fft2(y - y.mean())) ** 2 / (h * w)
+    rows, cols = np.arange(period) * h // period, np.arange(period) * w // period
+    return float(power[np.ix_(rows, cols)].sum() - power[0, 0])
+
+
+def periodic_energy_ratio(image: np.ndarray, reference: np.ndarray, period: int) -> float:
+    """:func:`periodic_energy` of ``image`` over that of ``reference`` (the HR image): about 1 or
+    less for a faithful or smooth output, far above 1 for an output with a grid of that period."""
+    return periodic_energy(image, period) / max(periodic_energy(reference, period), 1e-20)

@@ -43,7 +43,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from . import checkpoint
-from .data.datasets import dataset_dir
+from .data.datasets import dataset_dir, load_images
+from .data.degrade import bicubic_degrade
 from .data.patches import SRCNNPatches, SRGANPatches, VDSRPatches
 from .device import cpu_has_native_bf16, pick_device
 from .errors import SRError
@@ -51,6 +52,7 @@ from .evaluate import evaluate
 from .inference import as_method
 from .losses import ContentLoss, adversarial_loss, discriminator_loss, euclidean, generator_loss, mse
 from .models import RGB_KINDS, SRCNN, Discriminator, make_model
+from .perceptual import discriminator_verdict
 from .recipes import Recipe
 
 __all__ = ["clip_gradients", "Trainer", "GANTrainer", "train", "read_history", "plot_history", "TrainingDiverged"]
@@ -360,16 +362,25 @@ class Trainer:
             torch.cuda.set_rng_state_all(s["rng"]["cuda"])
 
     # ----- validation and history -------------------------------------------------------
-    def validate(self) -> dict:
-        """Mean PSNR/SSIM on the validation set at each training scale (with srlib's protocol)."""
+    def _val_data(self) -> str:
+        """The validation set, or the builtin images where it is not on this machine."""
         data = self.recipe.val_data
         try:
             dataset_dir(data, download_missing=False) if data != "builtin" else None
         except SRError:
             data = "builtin"
-        model = make_model(self.kind, self.model_config).to(self.device)  # a copy: the trained model keeps
-        model.load_state_dict(self.model.state_dict())  # its mode and wrappers (evaluate needs eval mode)
-        res = evaluate(as_method(model, self.kind, self.kind, None), [data], list(self.recipe.scales))
+        return data
+
+    def _as_method(self):
+        """The network as an evaluate Method, on a copy: the trained model keeps its mode and
+        wrappers (evaluate needs eval mode)."""
+        model = make_model(self.kind, self.model_config).to(self.device)
+        model.load_state_dict(self.model.state_dict())
+        return as_method(model, self.kind, self.kind, None)
+
+    def validate(self) -> dict:
+        """Mean PSNR/SSIM on the validation set at each training scale (with srlib's protocol)."""
+        res = evaluate(self._as_method(), [self._val_data()], list(self.recipe.scales))
         out = {}
         for x in res:
             out[f"psnr_x{x.scale:g}"] = round(x.psnr, 4)
@@ -545,17 +556,34 @@ class GANTrainer(Trainer):
 
     def _build_more(self) -> None:
         r = self.recipe
-        if r.generator:
+        if r.generator:  # a checkpoint file, or the name of shipped weights
             from .inference import load_model
+            from .pretrained import available, load
 
-            gen, info = load_model(r.generator)
+            shipped = r.generator in available() and not Path(r.generator).exists()
+            gen, info = load(r.generator) if shipped else load_model(r.generator)
             if info["kind"] not in RGB_KINDS:
                 raise SRError(f"{r.generator}: a {info['kind']} checkpoint cannot start an SRGAN generator")
+            if info["model_config"] != self.model_config:
+                ours, theirs = (" ".join(f"{k}={v}" for k, v in c.items()) for c in (self.model_config,
+                                                                                      info["model_config"]))
+                raise SRError(f"{r.generator}: its network is SRResNet({theirs}), the recipe's is "
+                              f"SRResNet({ours}); give --model-set {theirs}")
             self.model.load_state_dict(gen.state_dict())
         self.disc = Discriminator(int(r.patch.get("size", 96))).to(self.device)
         self.disc_net = self.disc  # wrapped for DistributedDataParallel by _wrap_more
         self.opt_disc = self._optimizer(self.disc, r.lr, None)
+        if r.content_layer == "mse":  # SRGAN-MSE (Table 1): the pixel MSE as the content loss
+            self.content = mse
+            return
         self.content = ContentLoss(r.content_layer, r.vgg_weights).to(self.device)
+        if r.vgg_weights is None:  # random features: the loss starts at the pixel MSE on a fixed batch
+            first = [self.data[i] for i in range(0, len(self.data), max(1, len(self.data) // r.batch_size))]
+            low, hr = (torch.stack(t).to(self.device) for t in zip(*first, strict=True))
+            self.model.eval()
+            with torch.no_grad():
+                self.content.calibrate(self.model(low), hr)
+            self.model.train()
 
     def _wrap_more(self, device_ids) -> None:
         self.disc_net = nn.parallel.DistributedDataParallel(self.disc, device_ids=device_ids)
@@ -564,11 +592,25 @@ class GANTrainer(Trainer):
         return [self.optimizer, self.opt_disc]
 
     def state(self) -> dict:
-        return {**super().state(), "disc": self.disc.state_dict(), "opt_disc": self.opt_disc.state_dict()}
+        return {**super().state(), "disc": self.disc.state_dict(), "opt_disc": self.opt_disc.state_dict(),
+                "content_rescale": getattr(self.content, "rescale", 1.0)}
 
     def _load_more(self, s: dict) -> None:
         self.disc.load_state_dict(s["disc"])
         self.opt_disc.load_state_dict(s["opt_disc"])
+        if isinstance(self.content, ContentLoss):
+            self.content.rescale = s.get("content_rescale", self.content.rescale)
+
+    def validate(self) -> dict:
+        """PSNR/SSIM, and the discriminator's verdict on the same crops of the validation HR
+        images and of the generator's outputs (``d_real``, ``d_generated``, ``d_accuracy``)."""
+        out = super().validate()
+        scale = int(self.recipe.scales[0])
+        hrs = [im / 255.0 if im.dtype == np.uint8 else im for _, im in load_images(self._val_data(), scale)]
+        hrs = [im if im.ndim == 3 else np.repeat(im[..., None], 3, -1) for im in hrs]
+        run = self._as_method().run
+        outs = [run(np.clip(bicubic_degrade(hr, scale), 0, 1), hr.shape, scale) for hr in hrs]
+        return {**out, **{k: round(v, 4) for k, v in discriminator_verdict(self.disc, hrs, outs).items()}}
 
     def step(self, batch, learning_rate: float) -> dict:
         lr_img, hr = self._to(batch[0]), self._to(batch[1])

@@ -34,12 +34,30 @@ def _one_line(capsys) -> str:
     (["--val-every", "0"], "val_every (--val-every) must be a whole number of at least 1"),
     (["--clip-value", "-1"], "clip_value (--clip-value) must be a positive number"),
     (["--workers", "-1"], "workers (--workers) must be a whole number of at least 0"),
+    (["--patch-size", "1"], "patch (--patch-size) must be a size of at least 2 pixels"),
+    (["--adversarial-weight=-1e-3"], "adversarial_weight (--adversarial-weight) must be a number of at least 0"),
 ])
 def test_train_refuses_impossible_values_before_anything_starts(tmp_path, capsys, args, message):
     out = tmp_path / "run"
     assert main([*TRAIN, "--out", str(out), *args]) == 2  # the last of a repeated option wins
     assert message in _one_line(capsys)
     assert not out.exists()  # refused before the run folder, the data or the model
+
+
+SRGAN = ["train", "srgan", "--data", "builtin", "--val-data", "builtin", "--iterations", "2", "--batch-size", "4",
+         "--vgg-weights", "none", "--model-set", "blocks=1", "width=8", "--quiet"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--patch-size", "50"], "patch (--patch-size) must be a size that is a multiple of the scale and of 16"),
+    (["--patch-size", "40"], "patch (--patch-size) must be a size that is a multiple of the scale and of 16"),
+    (["--content-layer", "relu9_9"], "content_layer (--content-layer) must be 'mse' or a VGG19 layer"),
+    (["--generator", "srresnet-x4-small"], "srresnet-x4-small: its network is SRResNet(scale=4 blocks=8 width=32), "
+                                           "the recipe's is SRResNet(scale=4 blocks=1 width=8); give --model-set"),
+])
+def test_train_srgan_refuses_crops_and_generators_that_do_not_fit(tmp_path, capsys, args, message):
+    assert main([*SRGAN, "--out", str(tmp_path / "run"), *args]) == 2
+    assert message in _one_line(capsys)
 
 
 def test_train_refuses_an_out_that_is_a_file(tmp_path, capsys):

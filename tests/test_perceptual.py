@@ -6,17 +6,20 @@ import torch
 
 from srlib.data import imresize
 from srlib.errors import SRError
+from srlib.losses import ContentLoss
 from srlib.models import SRResNet
 from srlib.perceptual import (
     FineTune,
     VGGChoice,
     choose_vgg,
     content_loss,
+    crop_grid,
+    discriminator_verdict,
     fine_tune,
     same_lr_candidates,
     vgg_features,
 )
-from srlib.spectrum import band_energy, high_frequency_ratio, radial_power_spectrum
+from srlib.spectrum import band_energy, high_frequency_ratio, periodic_energy_ratio, radial_power_spectrum
 
 
 def test_radial_spectrum_of_a_sinusoid_peaks_at_its_frequency():
@@ -130,3 +133,79 @@ def test_discriminator_warmup_trains_only_the_discriminator():
                                        lr_disc=1e-3))
     assert torch.equal(warm.model.tail.weight, g.tail.weight) and warm.history == []
     assert not torch.equal(warm.discriminator.classifier[-1].weight, cold.discriminator.classifier[-1].weight)
+
+
+def test_calibrated_content_loss_starts_at_the_pixel_mse():
+    torch.manual_seed(0)
+    hr = torch.rand(2, 3, 32, 32)
+    sr = hr + 0.05 * torch.randn_like(hr)
+    loss = ContentLoss("relu2_2", None)
+    assert abs(loss(sr, hr).item() / torch.nn.functional.mse_loss(sr, hr).item() - 1) > 0.5  # 1/12.75: another scale
+    rescale = loss.calibrate(sr, hr)
+    assert loss.rescale == rescale
+    assert loss(sr, hr).item() == pytest.approx(torch.nn.functional.mse_loss(sr, hr).item(), rel=1e-4)
+
+
+def test_crop_grid_cuts_the_same_crops_of_images_of_the_same_shapes(rng):
+    colour = (rng.random((100, 70, 3)) * 255).astype(np.uint8)
+    grey = rng.random((64, 64))
+    batch, spots = crop_grid([colour, grey], 32, count=64)
+    assert spots == [(0, r, c) for r in (0, 32, 64) for c in (0, 32)] + [(1, r, c) for r in (0, 32) for c in (0, 32)]
+    assert batch.shape == (10, 3, 32, 32) and batch.dtype == torch.float32
+    assert torch.allclose(batch[1], torch.from_numpy(colour[:32, 32:64] / 255.0).float().permute(2, 0, 1))
+    assert torch.equal(batch[6][0], batch[6][2]) and torch.equal(batch[6][0], torch.from_numpy(grey[:32, :32]).float())
+    assert crop_grid([colour, grey], 32, count=3)[1] == [spots[0], spots[3], spots[6], spots[9]]  # spread evenly
+
+
+class _Brightness(torch.nn.Module):
+    """A discriminator that calls bright crops real: logit = 20 x (mean - 0.5)."""
+
+    config = {"size": 16}
+
+    def __init__(self):
+        super().__init__()
+        self.gain = torch.nn.Parameter(torch.tensor(20.0))
+
+    def forward(self, x):
+        return self.gain * (x.mean((1, 2, 3)) - 0.5)
+
+
+def test_discriminator_verdict_counts_right_calls_on_real_and_generated_crops():
+    bright, dark = np.full((32, 48, 3), 0.9), np.full((32, 48), 0.1)
+    v = discriminator_verdict(_Brightness(), [bright], [dark])  # 6 real crops, 6 generated ones
+    assert v["d_accuracy"] == 1.0 and v["d_real"] > 0.99 and v["d_generated"] < 0.01
+    v = discriminator_verdict(_Brightness(), [bright], [bright])  # fooled: every crop called real
+    assert v["d_accuracy"] == 0.5 and v["d_real"] == v["d_generated"]
+    half = np.concatenate([np.full((16, 48, 3), 0.9), np.full((16, 48, 3), 0.1)])
+    assert discriminator_verdict(_Brightness(), [bright], [half])["d_accuracy"] == 9 / 12
+
+
+def test_discriminator_verdict_judges_with_batch_statistics_and_leaves_the_discriminator_alone(rng):
+    from srlib.models import Discriminator
+
+    torch.manual_seed(0)
+    disc = Discriminator(size=16, width=4).eval()
+    before = {k: v.clone() for k, v in disc.state_dict().items()}
+    images = [rng.random((32, 32, 3))]
+    v = discriminator_verdict(disc, images, [im * 0.5 for im in images])
+    assert 0 <= v["d_accuracy"] <= 1
+    assert not disc.training and all(torch.equal(before[k], v_) for k, v_ in disc.state_dict().items())
+    # as in training: each batch normalised by its own statistics, not by the running averages
+    with torch.no_grad():
+        train_mode = torch.sigmoid(disc.train()(crop_grid(images, 16)[0])).mean().item()
+    disc.load_state_dict(before)
+    assert v["d_real"] == pytest.approx(train_mode, abs=1e-6)
+
+
+def test_periodic_energy_ratio_finds_a_grid(rng):
+    from scipy.ndimage import gaussian_filter
+
+    hr = gaussian_filter(rng.random((98, 130)), 1.0)  # not a multiple of 4: cropped
+    grid = np.zeros_like(hr)
+    grid[::4, ::4] = 0.05  # a dot every 4 pixels, as a x4 sub-pixel stage can make
+    assert periodic_energy_ratio(hr, hr, 4) == pytest.approx(1.0)
+    assert periodic_energy_ratio(hr + grid, hr, 4) > 10
+    assert periodic_energy_ratio(gaussian_filter(hr, 2.0), hr, 4) < 0.5  # a blur removes energy there
+    assert periodic_energy_ratio(hr + grid, hr, 3) < 2  # another period does not see it
+    with pytest.raises(SRError, match="no whole period"):
+        periodic_energy_ratio(hr[:2], hr, 4)

@@ -15,8 +15,10 @@ from srlib.data import builtin_images, save_image
 from srlib.device import cpu_has_native_bf16
 from srlib.evaluate import evaluate
 from srlib.inference import as_method, load_model
+from srlib.losses import mse
 from srlib.models import VDSR as VDSRNet
 from srlib.models import make_model
+from srlib.pretrained import load
 from srlib.recipes import RECIPES, Recipe, recipe
 from srlib.train import Trainer, TrainingDiverged, clip_gradients, plot_history, read_history
 
@@ -366,12 +368,12 @@ def test_cli_train_bad_input(tmp_path, args, message):
 def test_cli_train_model_settings(tmp_path):
     p = _cli("train", "vdsr", "--data", "builtin", "--val-data", "builtin", "--scale", "2", "--iterations", "2",
              "--batch-size", "4", "--model-set", "depth=3", "residual=false", "--no-augment",
-             "--clip", "value", "--clip-value", "0.5", "--out", str(tmp_path / "r"), "--quiet")
+             "--clip", "value", "--clip-value", "0.5", "--patch-size", "21", "--out", str(tmp_path / "r"), "--quiet")
     assert p.returncode == 0, p.stderr[-2000:]
     model, info = load_model(tmp_path / "r" / "last.pt")
     assert info["model_config"] == {"depth": 3, "residual": False, "channels": 1}
     recipe = torch.load(tmp_path / "r" / "last.pt", weights_only=True)["recipe"]
-    assert recipe["patch"] == {"size": 41, "stride": 41, "augment": False}
+    assert recipe["patch"] == {"size": 21, "stride": 21, "augment": False}  # the stride keeps its ratio (41/41)
     assert (recipe["clip"], recipe["clip_value"]) == ("value", 0.5)  # every mode of clip_gradients
     assert len([m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]) == 3 and not model.residual
 
@@ -421,6 +423,18 @@ def test_ddp_under_torchrun_equals_one_process_on_the_whole_batch(tmp_path):
 
 
 @pytest.mark.slow
+def test_srgan_with_the_mse_as_content_loss(tmp_path):
+    r = recipe("srgan", model_config=dict(scale=4, blocks=1, width=8), content_layer="mse", data="builtin",
+               val_data="builtin", batch_size=4, iterations=2, val_every=2, patch=dict(size=32, stride=64))
+    t = Trainer(r, tmp_path / "m", progress=False)
+    assert t.content is mse  # SRGAN-MSE: no VGG network at all
+    ckpt = torch.load(t.fit(), weights_only=True)
+    assert ckpt["content_rescale"] == 1.0 and ckpt["iteration"] == 2
+    row = read_history(tmp_path / "m" / "history.csv")[-1]
+    assert row["content"] > 0 and 0 <= row["d_accuracy"] <= 1
+
+
+@pytest.mark.slow
 def test_srresnet_then_srgan_from_it(tmp_path):
     small = dict(scale=4, blocks=2, width=16)
     common = dict(data="builtin", val_data="builtin", batch_size=8, iterations=3, patch=dict(size=48, stride=96))
@@ -434,6 +448,18 @@ def test_srresnet_then_srgan_from_it(tmp_path):
     assert ckpt["iteration"] == 3 and "disc" in ckpt and "opt_disc" in ckpt
     hist = read_history(tmp_path / "gan" / "history.csv")[-1]
     assert {"content", "adversarial", "d_loss", "psnr_x4"} <= set(hist)
+    # The discriminator's verdict on the validation crops, recorded with the PSNR.
+    assert 0 <= hist["d_real"] <= 1 and 0 <= hist["d_generated"] <= 1 and 0 <= hist["d_accuracy"] <= 1
+    # Random VGG features: the content loss was calibrated to the pixel MSE, and the scale is kept on resume.
+    assert ckpt["content_rescale"] == t.content.rescale != 1 / 12.75
+    again = Trainer(r.replace(iterations=4), tmp_path / "gan", progress=False, resume=True)
+    assert again.content.rescale == ckpt["content_rescale"]
+    again.close()
     v = Trainer(VDSR.replace(iterations=1), tmp_path / "v", progress=False).fit()
+    shipped = recipe("srgan", model_config=dict(scale=4, blocks=8, width=32), generator="srresnet-x4-small",
+                     vgg_weights=None, **common)  # the name of shipped weights starts it too
+    start = Trainer(shipped, tmp_path / "s", progress=False)
+    weights = load("srresnet-x4-small")[0].state_dict()
+    assert all(torch.equal(v, start.model.state_dict()[k]) for k, v in weights.items())
     with pytest.raises(SRError, match="a vdsr checkpoint cannot start an SRGAN generator"):
         Trainer(r.replace(generator=str(v)), tmp_path / "x", progress=False)
