@@ -18,10 +18,42 @@ python -m srlib train vdsr --preset vdsr-fast --data 291 --scale 4 --iterations 
 python -m srlib train vdsr --preset vdsr-fast --data 291 --scale 2 3 4 --iterations 1200 --val-every 400 --model-set depth=10 --no-amp --out runs/vdsr10-x234 --quiet
 # The small SRResNet x4 (8 blocks, 32 channels, MSE) that the perceptual-loss notebook fine-tunes.
 python -m srlib train srresnet --data T91 --scale 4 --model-set blocks=8 width=32 --batch-size 8 --lr 3e-4 --val-every 250 --minutes 6 --out runs/srresnet-x4-small --quiet
+# Generator depth (notebook 04): the same SRResNet recipe and 3,000 steps, B = 4, 8 and 16 residual blocks (float32).
+for b in 4 8 16; do
+  python -m srlib train srresnet --data T91 --scale 4 --model-set blocks=$b width=32 --batch-size 8 --lr 3e-4 --val-every 250 --iterations 3000 --out runs/srresnet-b$b --quiet
+done
+# SRGAN at CPU scale (notebook 04): srresnet-x4-small fine-tuned for 1,500 steps of 8 crops of 48x48 with random VGG19
+# features (calibrated to the pixel MSE): VGG22 with the paper's adversarial weight 1e-3, with a tenth of it, and without
+# it (weight 0: the discriminator trains alongside, the generator does not listen), and VGG54 with it. Float32.
+gan() { name=$1; shift; python -m srlib train srgan --generator srresnet-x4-small --model-set scale=4 blocks=8 width=32 \
+  --vgg-weights none --data T91 --scale 4 --patch-size 48 --batch-size 8 --iterations 1500 --val-every 100 "$@" \
+  --out runs/$name --quiet; }
+gan srgan-x4-vgg22-gan --content-layer relu2_2
+gan srgan-x4-vgg22 --content-layer relu2_2 --adversarial-weight 0
+gan srgan-x4-vgg22-gan-1e-4 --content-layer relu2_2 --adversarial-weight 1e-4
+gan srgan-x4-mse-gan --content-layer mse  # SRGAN-MSE: the pixel MSE plus the adversarial loss (no VGG network)
+gan srgan-x4-vgg54-gan --content-layer relu5_4
 # The depth sweep of the receptive-field notebook: the same recipe and iterations, only the depth differs
 # (vdsr-fast on 291, x2/x3/x4 mixed, 10,000 steps of 16 patches, seed 0; bf16 on a 2-core AMD EPYC with AVX512-BF16).
 for d in 20 10 5 3; do
   python -m srlib train vdsr --preset vdsr-fast --data 291 --scale 2 3 4 --iterations 10000 --val-every 1000 --model-set depth=$d --out runs/vdsr-d$d --quiet
+done
+# Table 1 of the residual-learning notebook: the paper's 10-layer, 64-channel network at x2 on 291, VDSR's recipe (SGD,
+# the rate /10 every 20 epochs, adjustable clipping at the preset's theta 1e-4), residual and not, at three rates;
+# batches of 16 and an epoch of 20 iterations: 80 epochs are 1,600 iterations, Set5 every 10 epochs. Float32.
+for lr in 0.1 0.01 0.001; do
+  python -m srlib train vdsr --data 291 --scale 2 --model-set depth=10 --lr $lr --batch-size 16 --iterations 1600 --val-every 200 --out runs/vdsr10-t1-res-$lr --quiet
+  python -m srlib train vdsr --data 291 --scale 2 --model-set depth=10 residual=false --lr $lr --batch-size 16 --iterations 1600 --val-every 200 --out runs/vdsr10-t1-nonres-$lr --quiet
+done
+# Clipping (the residual-learning notebook): the Table 1 residual run at rate 0.1 (vdsr10-t1-res-0.1, adjustable
+# clipping at theta 1e-4) against a fixed range of the same bound at the start (theta / 0.1 on each gradient element)
+# and the global norm 0.4; the same recipe, 1,600 iterations, float32. (Without clipping the loss overflows at once.)
+python -m srlib train vdsr --data 291 --scale 2 --model-set depth=10 --lr 0.1 --batch-size 16 --iterations 1600 --val-every 200 --clip value --clip-value 1e-3 --out runs/vdsr10-clip-fixed --quiet
+python -m srlib train vdsr --data 291 --scale 2 --model-set depth=10 --lr 0.1 --batch-size 16 --iterations 1600 --val-every 200 --clip norm --clip-value 0.4 --out runs/vdsr10-clip-norm --quiet
+# Table 2 of the residual-learning notebook: single-scale D = 10 networks that see their scale as often as vdsr-d10
+# (10,000 iterations over three scales) sees each of its own: a third of its iterations, the same recipe.
+for s in 2 3 4; do
+  python -m srlib train vdsr --preset vdsr-fast --data 291 --scale $s --iterations 3334 --val-every 1000 --model-set depth=10 --out runs/vdsr-d10-x$s --quiet
 done
 # vdsr-gpu: the VDSR paper's recipe (the `vdsr` preset) fitted to 6 minutes on one NVIDIA H100 (shared by three
 # runs of the theta sweep in benchmarks/results/gpu/); not part of the CPU set above.
