@@ -25,7 +25,8 @@ def test_the_verdict_follows_the_checks():
 
 @pytest.mark.parametrize(("notebook", "chapter", "count"), [("01_sparse_coding", "srcnn", 8),
                                                           ("02_receptive_fields", "vdsr", 4),
-                                                          ("03_residual_learning", "vdsr", 7)])
+                                                          ("03_residual_learning", "vdsr", 7),
+                                                          ("04_perceptual_loss", "srgan", 6)])
 def test_the_chapters_type_no_verdict(notebook, chapter, count):
     """Each notebook with a claims table computes it; neither its Markdown nor its book chapter states one."""
     nb = json.loads((ROOT / "notebooks" / f"{notebook}.ipynb").read_text())
