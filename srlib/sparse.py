@@ -30,6 +30,7 @@ from torch import nn
 
 from .data import bicubic_degrade, bicubic_restore, load_images, modcrop, to_y
 from .data.patches import grid_patches
+from .errors import SRError
 from .models import SRCNN
 
 __all__ = ["Dictionaries", "soft", "ista", "fista", "lipschitz", "training_pairs", "learn_dictionaries",
@@ -233,18 +234,34 @@ class SparseCodingNet(nn.Module):
 
     def codes(self, x: torch.Tensor, steps: int | None = None) -> torch.Tensor:
         """The sparse code of every patch: (B, n, H - p + 1, W - p + 1)."""
+        k = self.steps if steps is None else steps
+        return self.codes_along(x, [k])[k]
+
+    def codes_along(self, x: torch.Tensor, steps: list[int]) -> dict[int, torch.Tensor]:
+        """:meth:`codes` after each number of ISTA steps in ``steps``, in one pass of the largest:
+        the same tensors as one call per number, for the cost of one."""
+        if not steps or min(steps) < 1:
+            raise SRError(f"ISTA steps must be at least 1, not {sorted(steps)}")
         u = self.extract(x)
         z = self.soft(u)
-        for _ in range((self.steps if steps is None else steps) - 1):
+        out = {1: z} if 1 in steps else {}
+        for k in range(2, max(steps) + 1):
             z = self.soft(u + self.mutual(z))  # one ISTA step: z <- soft(W x + S z)
-        return z
+            if k in steps:
+                out[k] = z
+        return out
 
-    def forward(self, x: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+    def reconstruct(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The HR image from ``x`` and the codes ``z`` of its patches: every patch's HR detail
+        (the HR atoms) added at its place, averaged over the overlaps, on the input."""
         p = self.p
         box = torch.ones(1, 1, p, p, dtype=x.dtype, device=x.device)
         ones = torch.ones(1, 1, x.shape[-2] - p + 1, x.shape[-1] - p + 1, dtype=x.dtype, device=x.device)
         count = F.conv_transpose2d(ones, box)  # how many patches cover each pixel
-        return self.atoms(self.codes(x, steps)) / count + x  # HR detail, averaged, on the input
+        return self.atoms(z) / count + x
+
+    def forward(self, x: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+        return self.reconstruct(x, self.codes(x, steps))
 
 
 def srcnn_from_dictionaries(dicts: Dictionaries) -> SRCNN:

@@ -1,8 +1,10 @@
 """Sparse-coding SR and its network form compute the same numbers (SRCNN paper, section 3.2)."""
 
 import numpy as np
+import pytest
 import torch
 
+from srlib.errors import SRError
 from srlib.receptive import input_gradient, support
 from srlib.sparse import (
     Dictionaries,
@@ -81,6 +83,20 @@ def test_network_equals_pipeline_on_a_whole_image():
         out = net(torch.from_numpy(lr)[None, None])[0, 0].detach().numpy()
         assert np.abs(out - ref).max() < 1e-12
     assert np.abs(sparse_code_sr(lr, d, 4) - sparse_code_sr(lr, d, 1)).max() > 1e-3  # the steps matter
+
+
+def test_codes_along_the_steps_are_each_steps_own_codes_in_one_pass():
+    net = SparseCodingNet.from_dictionaries(_dicts(), steps=3)
+    x = torch.from_numpy(_image())[None, None]
+    with torch.no_grad():
+        along = net.codes_along(x, [5, 1, 3])
+        assert sorted(along) == [1, 3, 5]
+        for k, z in along.items():
+            assert torch.equal(z, net.codes(x, k))  # the same operations in the same order: bit for bit
+        assert not torch.equal(along[1], along[5])
+        assert torch.equal(net.reconstruct(x, along[3]), net(x))  # the net's own 3 steps
+    with pytest.raises(SRError, match="at least 1"):
+        net.codes_along(x, [0, 2])
 
 
 def test_a_flat_image_comes_back_unchanged():
