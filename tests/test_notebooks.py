@@ -131,18 +131,39 @@ def test_switch_and_compare_work_without_a_kernel():
 
 def _printed(cell: dict) -> str:
     """What a code cell printed: its streams merged by name (as nbval and the book's `nb_merge_streams` do)
-    and the text of its results, as one string. myst-nb merges the streams of the notebooks it executes
-    into their first output in place, so a later stream whose text already ends the merged one is skipped."""
-    streams, results = {}, []
+    and the text of its results, as one string. myst-nb merges a cell's streams into the first one of each
+    name in place and saves the notebook with the later ones still there, so when the first stream already
+    ends with all the later ones it is the merged text and stands alone."""
+    def text(o):
+        return (o["text"] if isinstance(o["text"], str) else "".join(o["text"])).rstrip() + "\n"
+
+    by_name, results = {}, []
     for o in cell.get("outputs", []):
         if o.get("output_type") == "stream":
-            text = (o["text"] if isinstance(o["text"], str) else "".join(o["text"])).rstrip() + "\n"
-            seen = streams.get(o["name"], "")
-            streams[o["name"]] = seen if seen and seen.endswith(text) else seen + text
+            by_name.setdefault(o["name"], []).append(text(o))
         elif o.get("output_type") in ("execute_result", "display_data") and "text/plain" in o.get("data", {}):
             t = o["data"]["text/plain"]
             results.append(t if isinstance(t, str) else "".join(t))
-    return "".join(streams.values()) + "".join(results)
+    streams = []
+    for first, *rest in by_name.values():
+        later = "".join(rest)
+        streams.append(first if rest and len(first) > len(later) and first.endswith(later) else first + later)
+    return "".join(streams) + "".join(results)
+
+
+def test_printed_reads_a_cell_as_the_kernel_chunked_it_or_as_myst_nb_saved_it():
+    """The kernel splits a cell's prints into streams at random; myst-nb saves its notebook with the first
+    stream holding the merged text and the later ones left in place. Each reads as the same text once."""
+    lines = ["head\n", "x2\n", "x3\n", "x4\n"]
+
+    def cell(*chunks):
+        return {"outputs": [{"output_type": "stream", "name": "stdout", "text": list(c)} for c in chunks]}
+
+    once = "".join(lines)
+    assert _printed(cell(lines[:1], lines[1:3], lines[3:])) == once  # as the kernel chunked it
+    assert _printed(cell(lines, lines[1:2], lines[2:3], lines[3:])) == once  # as myst-nb saved it
+    assert _printed(cell(lines, lines[2:])) == once
+    assert _printed(cell(lines[:2], lines[:2])) == "head\nx2\nhead\nx2\n"  # a cell that printed twice
 
 
 @pytest.mark.book
