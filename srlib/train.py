@@ -50,7 +50,7 @@ from .device import cpu_has_native_bf16, pick_device
 from .errors import SRError
 from .evaluate import evaluate
 from .inference import as_method
-from .losses import ContentLoss, adversarial_loss, discriminator_loss, euclidean, generator_loss, mse
+from .losses import ContentLoss, adversarial_loss, discriminator_loss, euclidean, generator_loss, log_mse_per_scale, mse
 from .models import RGB_KINDS, SRCNN, Discriminator, make_model
 from .perceptual import discriminator_verdict
 from .recipes import Recipe
@@ -86,7 +86,10 @@ def clip_gradients(params, mode: str | None, theta: float, lr: float) -> float:
     return norm
 
 
-LOSSES = {"mse": mse, "euclidean": euclidean}  # Recipe.loss: the MSE, or Caffe's Euclidean loss (the papers')
+# Recipe.loss: the MSE, Caffe's Euclidean loss (the papers'), or the mean log MSE over the batch's
+# scales (VDSR's mixed scales; the batch's third item is each sample's scale)
+LOSSES = {"mse": lambda sr, hr, batch: mse(sr, hr), "euclidean": lambda sr, hr, batch: euclidean(sr, hr),
+          "log-mse": lambda sr, hr, batch: log_mse_per_scale(sr, hr, batch[2].to(sr.device))}
 
 
 class _Stop(Exception):
@@ -296,7 +299,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
             out = self.net(x)
-        loss = LOSSES[r.loss](out.float(), y.float())
+        loss = LOSSES[r.loss](out.float(), y.float(), batch)
         scaler = self.scalers[0]
         scaler.scale(loss).backward()
         scaler.unscale_(self.optimizer)
@@ -506,7 +509,6 @@ class Trainer:
                    "loss": float(np.mean(window.losses)), "lr": learning_rate, "grad_norm": stats["grad_norm"],
                    "seconds_per_it": window.seconds_per_step()}
             row.update({k: v for k, v in stats.items() if k not in ("loss", "grad_norm")})
-            window.restart()
             if self.rank == 0:
                 row.update(self.validate())
                 self._log(row)
@@ -515,6 +517,7 @@ class Trainer:
                     self.best = row["psnr_mean"]
                     self.save("best.pt")
             self.save()
+            window.restart()  # after validating and saving: the next row's seconds per step are the steps' own
         elif self.iteration % self.recipe.checkpoint_every == 0:
             self.save()
 
@@ -535,7 +538,7 @@ class _Plan:
 
 @dataclass
 class _Window:
-    """The losses and time of the steps since the last history row."""
+    """The losses and time of the steps since the last history row (its validation and saving excluded)."""
 
     losses: list = field(default_factory=list)
     t0: float = field(default_factory=time.perf_counter)
