@@ -1,6 +1,7 @@
 """The losses of the book: MSE, SRGAN's VGG content loss and adversarial loss, TV.
 
-Chapters: SRCNN and VDSR (the MSE), SRGAN (book/srgan.md, notebook 04: the other losses).
+Chapters: SRCNN and VDSR (the MSE), SRGAN (book/srgan.md, notebook 04: the other losses), the
+performance appendix (the per-scale log-MSE of the ``vdsr-cpu`` preset).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from torch import nn
 
 from .models.vgg import VGG19Features
 
-__all__ = ["mse", "euclidean", "ContentLoss", "adversarial_loss", "generator_loss", "discriminator_loss",
-           "PerceptualLoss", "tv_loss"]
+__all__ = ["mse", "euclidean", "log_mse_per_scale", "ContentLoss", "adversarial_loss", "generator_loss",
+           "discriminator_loss", "PerceptualLoss", "tv_loss"]
 
 
 def mse(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
@@ -26,6 +27,15 @@ def euclidean(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     """Caffe's EuclideanLoss, which the SRCNN and VDSR papers trained with: the sum of squares
     over 2 x the batch size (the MSE times the pixels per sample over 2: larger gradients)."""
     return (sr - hr).pow(2).sum() / (2 * sr.shape[0])
+
+
+def log_mse_per_scale(sr: torch.Tensor, hr: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+    """The mean, over the scales in the batch, of the log of each scale's MSE: minimising it
+    maximises the mean PSNR across scales (PSNR is -10 log10 MSE), where the plain MSE of a
+    mixed-scale batch (VDSR) is dominated by the large errors of x4 and learns x2 last. Its
+    gradient is each scale's MSE gradient divided by that MSE. ``scales``: each sample's scale."""
+    err = (sr - hr).pow(2).flatten(1).mean(1)
+    return torch.stack([err[scales == s].mean().log() for s in torch.unique(scales)]).mean()
 
 
 class ContentLoss(nn.Module):

@@ -2,7 +2,8 @@
 
 :class:`Recipe` holds every hyper-parameter of a run; :data:`RECIPES` has the papers' settings
 (``srcnn``, ``vdsr``, ``srresnet``, ``srgan``) and faster named alternatives (``srcnn-fast``,
-``vdsr-fast``, ...); :func:`recipe` gives one with some settings changed. The training engine
+``vdsr-fast``, and ``srcnn-cpu``, ``vdsr-cpu`` for CPUs without native bf16); :func:`recipe` gives
+one with some settings changed. The training engine
 (:mod:`srlib.train`) runs them. Chapters: SRCNN and VDSR (the papers' recipes), the performance
 appendix (the fast presets).
 """
@@ -29,7 +30,7 @@ class Recipe:
     data: str = "T91"
     scales: tuple = (3,)
     patch: dict = field(default_factory=dict)  # arguments of the patch set
-    loss: str = "mse"  # "mse" (mean) or "euclidean" (Caffe's: sum / 2N, as SRCNN and VDSR)
+    loss: str = "mse"  # "mse" (mean), "euclidean" (Caffe's: sum / 2N, as SRCNN and VDSR), "log-mse" (VDSR: per scale)
     optimizer: str = "sgd"  # "sgd" or "adam"
     lr: float = 1e-4
     lr_last: float | None = None  # SRCNN: a separate rate for the last layer
@@ -124,7 +125,8 @@ class Recipe:
         need(self.optimizer in ("sgd", "adam"), "optimizer", "'sgd' or 'adam'")
         need(self.schedule in ("step", "cosine", "constant"), "schedule", "'step', 'cosine' or 'constant'")
         need(self.clip in (None, "adjustable", "value", "norm"), "clip", "'adjustable', 'value', 'norm' or None")
-        need(self.loss in ("mse", "euclidean"), "loss", "'mse' or 'euclidean'")
+        need(self.loss in ("mse", "euclidean") or (self.loss == "log-mse" and self.kind == "vdsr"), "loss",
+             "'mse' or 'euclidean' ('log-mse' for VDSR's mixed scales)")
         need(self.content_layer == "mse" or self.content_layer in layer_names(), "content_layer",
              "'mse' or a VGG19 layer such as 'relu2_2' or 'relu5_4'")
         need(isinstance(self.adversarial_weight, numbers.Real) and math.isfinite(self.adversarial_weight)
@@ -159,6 +161,12 @@ RECIPES: dict[str, Recipe] = {
     "srcnn-fast": Recipe("srcnn", model_config=dict(f1=9, f2=5, f3=5, init="he", padding="same"), optimizer="adam",
                          lr=3e-4, batch_size=16, iterations=50_000, schedule="cosine", val_every=2000,
                          patch=dict(size=33, stride=14), cpu_amp=True),
+    # The same in float32, the precision of most readers' CPUs (no native bf16): the paper's 9-3-5
+    # network (section 4.3.1) instead of 9-5-5: more steps per second for nearly the same PSNR per
+    # step, so more PSNR in a fixed time (benchmarks/race.py, the performance appendix).
+    "srcnn-cpu": Recipe("srcnn", model_config=dict(f1=9, f2=3, f3=5, init="he", padding="same"), optimizer="adam",
+                        lr=3e-4, batch_size=16, iterations=50_000, schedule="cosine", val_every=2000,
+                        patch=dict(size=33, stride=14), cpu_amp=True),
     # VDSR, section 4.1: SGD, momentum 0.9, weight decay 1e-4, batch 64, lr 0.1 divided by 10
     # every 20 epochs for 80 epochs, adjustable gradient clipping, x2/x3/x4 mixed, 41x41 patches.
     "vdsr": Recipe("vdsr", model_config=dict(depth=20), data="291", scales=(2, 3, 4), loss="euclidean",
@@ -170,6 +178,12 @@ RECIPES: dict[str, Recipe] = {
     "vdsr-fast": Recipe("vdsr", model_config=dict(depth=20), data="291", scales=(2, 3, 4), optimizer="adam", lr=5e-4,
                         batch_size=16, iterations=20_000, schedule="cosine", val_every=1000,
                         patch=dict(size=41, stride=41), cpu_amp=True),
+    # The same in float32, the precision of most readers' CPUs: batches of 8 (twice the steps for
+    # the same cost per patch) and the log of each scale's MSE as the loss (log-mse), so that x2's
+    # small errors count as much as x4's large ones from the first steps (benchmarks/race.py).
+    "vdsr-cpu": Recipe("vdsr", model_config=dict(depth=20), data="291", scales=(2, 3, 4), optimizer="adam", lr=5e-4,
+                       loss="log-mse", batch_size=8, iterations=40_000, schedule="cosine", val_every=1000,
+                       patch=dict(size=41, stride=41), cpu_amp=True),
     # SRResNet, section 3.2: Adam (beta1 0.9), lr 1e-4, MSE on 96x96 HR crops, batch 16.
     "srresnet": Recipe("srresnet", model_config=dict(scale=4, blocks=16), data="DIV2K", scales=(4,), optimizer="adam",
                        lr=1e-4, batch_size=16, iterations=1_000_000, schedule="constant",

@@ -15,7 +15,7 @@ from srlib.data import builtin_images, save_image
 from srlib.device import cpu_has_native_bf16
 from srlib.evaluate import evaluate
 from srlib.inference import as_method, load_model
-from srlib.losses import mse
+from srlib.losses import log_mse_per_scale, mse
 from srlib.models import VDSR as VDSRNet
 from srlib.models import make_model
 from srlib.pretrained import load
@@ -124,6 +124,39 @@ def test_adjustable_clipping_bounds_every_element():
     p.grad = torch.tensor([3.0, 4.0, 0, 0, 0])
     clip_gradients([p], "norm", theta=1.0, lr=0.1)
     assert p.grad.norm().item() == pytest.approx(1.0)
+
+
+def test_log_mse_per_scale_is_the_mean_psnr_loss_and_weighs_each_scale_by_its_error():
+    g = torch.Generator().manual_seed(0)
+    hr = torch.rand(6, 1, 8, 8, generator=g)
+    noise = torch.randn(6, 1, 8, 8, generator=g)
+    scales = torch.tensor([2.0, 4.0, 2.0, 4.0, 4.0, 2.0])
+    amp = torch.where(scales == 2, 0.01, 0.1)[:, None, None, None]  # x4's errors 10 times x2's
+    sr = (hr + amp * noise).requires_grad_()
+    loss = log_mse_per_scale(sr, hr, scales)
+    per_scale = {s: ((sr - hr)[scales == s] ** 2).mean() for s in (2.0, 4.0)}
+    assert loss.item() == pytest.approx(sum(v.log() for v in per_scale.values()).item() / 2, rel=1e-6)
+    # -10 log10 of each scale's MSE, averaged: the loss is the mean PSNR's negative, rescaled
+    mean_psnr = sum(-10 * torch.log10(v) for v in per_scale.values()).item() / 2
+    assert -10 / torch.log(torch.tensor(10.0)).item() * loss.item() == pytest.approx(mean_psnr, rel=1e-6)
+    loss.backward()
+
+    def pull(s):  # how fast the loss falls as scale s's errors shrink by a common factor: d loss / d log(factor)
+        return (sr.grad * (sr - hr).detach())[scales == s].sum().item()
+
+    # each scale the same, 2 / (number of scales): x2's small errors count as much as x4's large ones
+    assert pull(2.0) == pytest.approx(1.0, rel=1e-4) and pull(4.0) == pytest.approx(1.0, rel=1e-4)
+    sr.grad = None
+    mse(sr, hr).backward()  # the plain MSE: in proportion to each scale's MSE, x4's 100 times x2's
+    assert pull(4.0) > 50 * pull(2.0)
+
+
+def test_vdsr_trains_with_the_log_mse_loss_and_other_kinds_refuse_it(tmp_path):
+    r = VDSR.replace(loss="log-mse", optimizer="adam", lr=1e-3, iterations=6, val_every=6)
+    hist = read_history(Trainer(r, tmp_path / "v", progress=False).fit().parent / "history.csv")
+    assert hist[-1]["loss"] < 0 and hist[-1]["psnr_x2"] > 0  # the log of MSEs well below 1
+    with pytest.raises(SRError, match="log-mse"):
+        SRCNN.replace(loss="log-mse").check()
 
 
 def test_divergence_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path):
