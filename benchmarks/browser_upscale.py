@@ -25,10 +25,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from srlib.device import cpu_info
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "benchmarks")]
 from test_browser import CHROMIUM, _QuietHandler, chromium, cut_images, upscale_in_page, upscale_on_command_line  # noqa: E402
-from upscale import cpu  # noqa: E402
 
 CASES = [("vdsr", 3), ("srcnn-x3", 3), ("srresnet-x4-small", 4)]
 IMAGE = "astronaut_256"
@@ -69,7 +70,7 @@ def main() -> None:
         driver.quit()
         httpd.shutdown()
     browser = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True).stdout.strip()
-    result = {"cpu": cpu(), "browser": browser, "torch": torch.__version__, "rows": rows}
+    result = {"cpu": cpu_info(), "browser": browser, "torch": torch.__version__, "rows": rows}
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
         print(f"wrote {args.json}")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from srlib.device import cpu_has_native_bf16
+from srlib.device import cpu_has_native_bf16, cpu_info, describe_cpu
 from srlib.recipes import recipe
 from srlib.train import read_history, train
 
@@ -44,26 +44,18 @@ def main() -> None:
     if not cpu_has_native_bf16():
         raise SystemExit("this CPU has no native bf16 (AMX or AVX512-BF16): the fast presets train in float32 here")
     result = {"preset": a.preset, "scales": a.scale, "iterations": a.iterations, "threads": torch.get_num_threads(),
-              "cpu": _cpu_name()}
+              "cpu": cpu_info()}
     with tempfile.TemporaryDirectory() as tmp:
         for name, bf16 in [("float32", False), ("bf16", True)]:
             result[name] = run(a.preset, tuple(a.scale), a.iterations, bf16, Path(tmp) / name)
     dest = Path(__file__).with_name("results") / "cpu-bf16.json"
     dest.write_text(json.dumps(result, indent=1) + "\n")
     print(f"{a.preset}, x{'/'.join(f'{s:g}' for s in a.scale)}, {a.iterations} steps, {result['threads']} threads, "
-          f"{result['cpu']}")
+          f"{describe_cpu(result['cpu'])}")
     for name in ("float32", "bf16"):
         r = result[name]
         points = "  ".join(f"{it}: {'/'.join(f'{v:.2f}' for v in ps.values())}" for it, ps in r["psnr"].items())
         print(f"{name:<8} {1e3 * r['seconds'] / a.iterations:6.1f} ms/step (validation included)   Set5 PSNR  {points}")
-
-
-def _cpu_name() -> str:
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return "unknown CPU"
 
 
 if __name__ == "__main__":

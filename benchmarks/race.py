@@ -13,8 +13,9 @@ Two budgets:
   have. There, in float32, ``srcnn-fast`` made 8,602 steps in 15 minutes and ``vdsr-fast``
   1,369 steps in 30 minutes. A preset's budget is that many steps of the reference preset,
   converted into its own steps by the ratio of their step times measured here, one after the
-  other (a ratio of two convolution-bound step times carries over between CPUs far better
-  than minutes do; this machine's own speed then does not matter).
+  other. This machine's own speed then does not matter, on an assumption not checked on the
+  reference machine: that the ratio of two convolution-bound step times depends on the CPU
+  much less than minutes do.
 
 It trains in float32 (``--no-amp``), as on the CPUs most readers have; ``--bf16`` lets the
 presets use bf16 where this CPU computes it natively. The CPU model, its flags that matter
@@ -33,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from srlib.device import cpu_has_native_bf16, cpu_info
+from srlib.device import cpu_has_native_bf16, cpu_info, describe_cpu
 from srlib.evaluate import evaluate
 from srlib.inference import as_method, load_model
 from srlib.recipes import recipe
@@ -123,8 +124,7 @@ def main() -> None:
         for kind, r in table.items():
             ours = " ".join(f"x{k} {v:.2f}" for k, v in r["set5_psnr"].items())
             ref = " ".join(f"x{k} {v:.2f}" for k, v in r["reference"].items())
-            where = r.get("cpu", {})
-            cpu_text = f"{where.get('model', '?')} ({' '.join(where.get('flags', []))})" if where else "not recorded"
+            cpu_text = describe_cpu(r["cpu"]) if r.get("cpu") else "not recorded"
             print(f"{kind:<6} {r['preset']:<10} {r['budget']:<32} {r['iterations']:>10}  {ours:<22} {ref:<21} "
                   f"{cpu_text}")
 

@@ -97,10 +97,10 @@ def main() -> None:
     if a.one:
         print(json.dumps(one(a.one[0], float(a.one[1]), a.one[2] == "whole", int(a.one[3]) or None)))
         return
-    from srlib.device import cpu_info
+    from srlib.device import cpu_info, describe_cpu
 
     about = {"cpu": cpu_info(), "python": sys.version.split()[0]}
-    print(f"{about['cpu']['model']} ({', '.join(about['cpu']['flags'])}), {about['cpu']['cores']} cores, float32")
+    print(f"{describe_cpu(about['cpu'])}, float32")
     print(f"{'model':<18} {'scale':>5} {'input':>13} {'mode':>6} {'tile':>5} {'seconds':>8} {'s/MP':>6} "
           f"{'peak RSS':>9} {'baseline':>9}")
     rows, sweep = [], []

@@ -132,7 +132,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     changes = {k: v for k, v in {
         "data": args.data, "scales": tuple(args.scale) if args.scale else None, "iterations": args.iterations,
         "epochs": args.epochs, "minutes": args.minutes, "lr": args.lr, "batch_size": args.batch_size,
-        "optimizer": args.optimizer, "seed": args.seed, "val_data": args.val_data, "val_every": args.val_every,
+        "optimizer": args.optimizer, "schedule": args.schedule, "seed": args.seed, "val_data": args.val_data,
+        "val_every": args.val_every,
         "generator": args.generator, "content_layer": args.content_layer, "workers": args.workers,
         "adversarial_weight": args.adversarial_weight,
         "clip_value": args.clip_value,
@@ -357,6 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float)
     t.add_argument("--batch-size", type=int)
     t.add_argument("--optimizer", choices=["sgd", "adam"])
+    t.add_argument("--schedule", choices=["step", "cosine", "constant"],
+                   help="learning-rate schedule: divided by 10 in steps, a cosine down to zero at the last "
+                        "iteration, or constant")
     t.add_argument("--clip", choices=["adjustable", "value", "norm", "none"],
                    help="gradient clipping: VDSR's adjustable, a fixed value range, the global norm, or none")
     t.add_argument("--clip-value", type=float)

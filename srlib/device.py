@@ -2,7 +2,9 @@
 
 :func:`pick_device` chooses cuda, then mps, then the CPU; :func:`cpu_has_native_bf16` says
 whether this CPU computes bf16 in hardware (AMX or AVX512-BF16), where the fast presets train
-in bf16 (``Recipe.cpu_amp``). Used by the training engine, inference and the notebooks.
+in bf16 (``Recipe.cpu_amp``); :func:`cpu_info` and :func:`describe_cpu` say what every timing
+ran on, including an instruction set limited by :data:`ISA_LIMITS` (a CPU with AVX-512 or AMX
+measuring what an AVX2-only one runs). Used by the training engine, inference and the notebooks.
 Appendices: performance (CPU precision), GPU.
 """
 
@@ -14,7 +16,13 @@ import torch
 
 from .errors import SRError
 
-__all__ = ["pick_device", "cpu_has_native_bf16", "cpu_info"]
+__all__ = ["pick_device", "cpu_has_native_bf16", "cpu_info", "describe_cpu", "ISA_LIMITS"]
+
+#: Environment variables, read when torch starts, that keep oneDNN's kernels (convolutions) and
+#: PyTorch's own (element-wise, reductions) to a smaller instruction set:
+#: ``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2`` runs float32 as a CPU without AVX-512
+#: does, on this one's cores, clock and caches (performance appendix).
+ISA_LIMITS = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
 
 
 def cpu_info() -> dict:
@@ -30,7 +38,21 @@ def cpu_info() -> dict:
     except (OSError, StopIteration):
         pass
     wanted = ["avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"]
-    return {"model": model, "flags": [f for f in wanted if f in flags], "cores": os.cpu_count()}
+    info = {"model": model, "flags": [f for f in wanted if f in flags], "cores": os.cpu_count()}
+    limits = {k: os.environ[k] for k in ISA_LIMITS if os.environ.get(k)}
+    if limits:  # the hardware's flags stay; the kernels that ran are limited
+        info["isa_limit"] = limits
+    return info
+
+
+def describe_cpu(info: dict | None = None) -> str:
+    """One line for a timing: model, extensions, cores and any instruction-set limit
+    (``info``: a recorded :func:`cpu_info`, else this machine's)."""
+    info = info or cpu_info()
+    text = f"{info['model']} ({', '.join(info['flags']) or 'no AVX2'}), {info['cores']} cores"
+    if info.get("isa_limit"):
+        text += ", kernels limited by " + " ".join(f"{k}={v}" for k, v in info["isa_limit"].items())
+    return text
 
 
 def cpu_has_native_bf16() -> bool:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .data import have, load_images
-from .device import cpu_info, pick_device
+from .device import cpu_info, describe_cpu, pick_device
 
 QUICK_BUDGET_S = 180  # what a notebook's quick mode may take on 2 CPU cores in float32 (the book's rule)
 
@@ -36,7 +36,7 @@ class Session:
         last cell of every notebook prints it: the quick mode's budget is 3 minutes on 2 CPU cores)."""
         seconds = time.perf_counter() - self.started
         cpu = cpu_info()
-        where = f"{cpu['model']} ({', '.join(cpu['flags']) or 'no AVX2'}), {cpu['cores']} cores"
+        where = describe_cpu(cpu)
         if self.device.type == "cuda":
             where = f"{torch.cuda.get_device_name(self.device)}; CPU {where}"
         text = f"This notebook ran in {seconds:.0f} s, {'full' if self.full else 'quick'} mode, on {where}."

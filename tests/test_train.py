@@ -401,13 +401,15 @@ def test_cli_train_bad_input(tmp_path, args, message):
 def test_cli_train_model_settings(tmp_path):
     p = _cli("train", "vdsr", "--data", "builtin", "--val-data", "builtin", "--scale", "2", "--iterations", "2",
              "--batch-size", "4", "--model-set", "depth=3", "residual=false", "--no-augment",
-             "--clip", "value", "--clip-value", "0.5", "--patch-size", "21", "--out", str(tmp_path / "r"), "--quiet")
+             "--clip", "value", "--clip-value", "0.5", "--patch-size", "21", "--schedule", "constant",
+             "--out", str(tmp_path / "r"), "--quiet")
     assert p.returncode == 0, p.stderr[-2000:]
     model, info = load_model(tmp_path / "r" / "last.pt")
     assert info["model_config"] == {"depth": 3, "residual": False, "channels": 1}
     recipe = torch.load(tmp_path / "r" / "last.pt", weights_only=True)["recipe"]
     assert recipe["patch"] == {"size": 21, "stride": 21, "augment": False}  # the stride keeps its ratio (41/41)
     assert (recipe["clip"], recipe["clip_value"]) == ("value", 0.5)  # every mode of clip_gradients
+    assert recipe["schedule"] == "constant"  # the paper's VDSR divides its rate in steps
     assert len([m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]) == 3 and not model.residual
 
 
