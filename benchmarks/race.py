@@ -15,24 +15,29 @@ Two budgets:
   converted into its own steps by the ratio of their step times measured here, one after the
   other. This machine's own speed then does not matter, on an assumption not checked on the
   reference machine: that the ratio of two convolution-bound step times depends on the CPU
-  much less than minutes do.
+  much less than minutes do. ``--check-conversion`` tests one part of that assumption: it
+  converts the budgets twice on this CPU, with all its kernels and with AVX2's alone
+  (``benchmarks/results/race-conversion.json``).
 
 It trains in float32 (``--no-amp``), as on the CPUs most readers have; ``--bf16`` lets the
 presets use bf16 where this CPU computes it natively. The CPU model, its flags that matter
 (avx2, avx512f, avx512_bf16, amx), the precision and the budget are recorded with each result.
 
-    SRLIB_DATA=../shared/data python benchmarks/race.py [--as-reference] [--only srcnn] [--bf16]
+    SRLIB_DATA=../shared/data python benchmarks/race.py [--as-reference] [--only srcnn] [--bf16] [--check-conversion]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import torch
 
 from srlib.device import cpu_has_native_bf16, cpu_info, describe_cpu
 from srlib.evaluate import evaluate
@@ -97,8 +102,39 @@ def run(kind: str, preset: str, out: Path, bf16: bool, as_reference: bool) -> di
             "precision": "bf16" if bf16 else "float32", "cpu": cpu_info()}
 
 
+#: The limit that makes this CPU's kernels those of a CPU with AVX2 only (srlib.device.ISA_LIMITS).
+AVX2 = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
+
+
+def conversions_here() -> dict:
+    """Both races' budgets converted into the CPU presets' steps on this machine, as it runs now,
+    with its float32 convolution ceiling (benchmarks/models.py)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from models import conv_ceiling
+
+    return {"cpu": cpu_info(), "conv_gflops": round(conv_ceiling(torch.device("cpu")) / 1e9, 1),
+            **{kind: reference_steps(kind, race["preset"], race["scales"], False) for kind, race in RACES.items()}}
+
+
+def check_conversion() -> dict:
+    """The conversion twice on this CPU: with all its kernels, then limited to AVX2's (a child
+    process each: the limit is read when torch starts). Where the two agree, the ratio of step
+    times does not hang on the instruction set, one of the ways the reference machine differs."""
+    out = {}
+    for name, limit in [("all kernels", {}), ("AVX2 kernels", AVX2)]:
+        env = {k: v for k, v in os.environ.items() if k not in AVX2} | limit
+        child = subprocess.run([sys.executable, __file__, "--conversion-here"], env=env, check=True,
+                               capture_output=True, text=True)
+        out[name] = json.loads(child.stdout.splitlines()[-1])
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--check-conversion", action="store_true",
+                   help="only convert the budgets, with all of this CPU's kernels and with AVX2's alone "
+                        "(results/race-conversion.json)")
+    p.add_argument("--conversion-here", action="store_true", help=argparse.SUPPRESS)  # check_conversion's child
     p.add_argument("--as-reference", action="store_true",
                    help="budgets in steps: the AVX2 reference machine's, converted by step times measured here")
     p.add_argument("--srcnn-preset", default=RACES["srcnn"]["preset"])
@@ -107,6 +143,19 @@ def main() -> None:
     p.add_argument("--only", choices=["srcnn", "vdsr"], help="run one of the two (the other keeps its result)")
     p.add_argument("--bf16", action="store_true", help="let the presets use bf16 where the CPU has it natively")
     a = p.parse_args()
+    if a.conversion_here:
+        print(json.dumps(conversions_here()))
+        return
+    if a.check_conversion:
+        checked = check_conversion()
+        dest = Path(__file__).with_name("results") / "race-conversion.json"
+        dest.write_text(json.dumps(checked, indent=1) + "\n")
+        for name, c in checked.items():
+            print(f"{name:<13} {describe_cpu(c['cpu'])}: convolutions {c['conv_gflops']:.0f} GFLOP/s; " + "; ".join(
+                f"{c[k]['reference_preset']} {1e3 * c[k]['reference_seconds_per_step']:.0f} ms, "
+                f"{RACES[k]['preset']} {1e3 * c[k]['seconds_per_step']:.0f} ms: {c[k]['iterations']:,} steps"
+                for k in RACES))
+        return
     precision = "bf16" if a.bf16 and cpu_has_native_bf16() else "float32"
     dest = Path(__file__).with_name("results") / "race.json"
     results = json.loads(dest.read_text()) if dest.is_file() else {}
