@@ -17,7 +17,9 @@ Two budgets:
   reference machine: that the ratio of two convolution-bound step times depends on the CPU
   much less than minutes do. ``--check-conversion`` tests one part of that assumption: it
   converts the budgets twice on this CPU, with all its kernels and with AVX2's alone
-  (``benchmarks/results/race-conversion.json``).
+  (``benchmarks/results/race-conversion.json``). The reference machine has AVX2's kernels only,
+  so ``--as-reference`` uses that record's AVX2 conversion where it holds one for this CPU and
+  preset.
 
 It trains in float32 (``--no-amp``), as on the CPUs most readers have; ``--bf16`` lets the
 presets use bf16 where this CPU computes it natively. The CPU model, its flags that matter
@@ -39,7 +41,7 @@ from pathlib import Path
 
 import torch
 
-from srlib.device import cpu_has_native_bf16, cpu_info, describe_cpu
+from srlib.device import AVX2_ONLY, ISA_LIMITS, cpu_has_native_bf16, cpu_info, describe_cpu
 from srlib.evaluate import evaluate
 from srlib.inference import as_method, load_model
 from srlib.recipes import recipe
@@ -48,6 +50,9 @@ from srlib.train import read_history, train
 # The reimplementations' Set5 PSNR in the same budgets: yjn870/SRCNN-pytorch on the AVX2 reference
 # machine, twtygqyy/pytorch-vdsr on a faster 2-core machine (issue 23).
 REFERENCE = {"srcnn": {"3": 31.49}, "vdsr": {"2": 34.60, "3": 31.79, "4": 29.62}}
+CONVERSION = Path(__file__).with_name("results") / "race-conversion.json"  # --check-conversion's record
+#: Issue 23's reference machine, as its tracker measured it.
+REFERENCE_MACHINE = {"cores": 2, "kernels": "AVX2", "conv_gflops": 90}
 RACES = {"srcnn": dict(preset="srcnn-cpu", scales=["3"], minutes=15, reference=("srcnn-fast", 8602)),
          "vdsr": dict(preset="vdsr-cpu", scales=["2", "3", "4"], minutes=30, reference=("vdsr-fast", 1369))}
 
@@ -73,8 +78,20 @@ def reference_steps(kind: str, preset: str, scales: list[str], bf16: bool) -> di
         for name in times:
             times[name] += step_seconds(name, scales, bf16, window)
     ref, own = min(times[ref_preset]), min(times[preset])
-    return {"reference_preset": ref_preset, "reference_steps": ref_steps, "seconds_per_step": round(own, 4),
+    return {"preset": preset, "reference_preset": ref_preset, "reference_steps": ref_steps,
+            "seconds_per_step": round(own, 4),
             "reference_seconds_per_step": round(ref, 4), "iterations": round(ref_steps * ref / own)}
+
+
+def reference_budget(kind: str, preset: str, bf16: bool) -> dict:
+    """The reference machine's budget in steps of ``preset``. That machine has AVX2's kernels only:
+    the conversion that --check-conversion recorded on this CPU with AVX2's kernels is used where
+    there is one for this preset (in float32); otherwise the step times are measured now."""
+    recorded = json.loads(CONVERSION.read_text()).get("AVX2 kernels", {}) if CONVERSION.is_file() else {}
+    if (not bf16 and recorded.get(kind, {}).get("preset") == preset
+            and recorded["cpu"]["model"] == cpu_info()["model"]):
+        return recorded[kind] | {"measured": "with AVX2's kernels here (race-conversion.json)"}
+    return reference_steps(kind, preset, RACES[kind]["scales"], bf16) | {"measured": "here"}
 
 
 def curve(out: Path, scales: list[str]) -> list[list[float]]:
@@ -85,7 +102,7 @@ def curve(out: Path, scales: list[str]) -> list[list[float]]:
 
 def run(kind: str, preset: str, out: Path, bf16: bool, as_reference: bool) -> dict:
     race = RACES[kind]
-    budget = reference_steps(kind, preset, race["scales"], bf16) if as_reference else None
+    budget = reference_budget(kind, preset, bf16) if as_reference else None
     length = ["--iterations", str(budget["iterations"])] if budget else ["--minutes", str(race["minutes"])]
     cmd = [sys.executable, "-m", "srlib", "train", kind, "--preset", preset, "--data", "T91", "--scale",
            *race["scales"], *length, "--out", str(out), "--quiet"] + ([] if bf16 else ["--no-amp"])
@@ -102,8 +119,6 @@ def run(kind: str, preset: str, out: Path, bf16: bool, as_reference: bool) -> di
             "precision": "bf16" if bf16 else "float32", "cpu": cpu_info()}
 
 
-#: The limit that makes this CPU's kernels those of a CPU with AVX2 only (srlib.device.ISA_LIMITS).
-AVX2 = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
 
 
 def conversions_here() -> dict:
@@ -120,9 +135,9 @@ def check_conversion() -> dict:
     """The conversion twice on this CPU: with all its kernels, then limited to AVX2's (a child
     process each: the limit is read when torch starts). Where the two agree, the ratio of step
     times does not hang on the instruction set, one of the ways the reference machine differs."""
-    out = {}
-    for name, limit in [("all kernels", {}), ("AVX2 kernels", AVX2)]:
-        env = {k: v for k, v in os.environ.items() if k not in AVX2} | limit
+    out = {"reference machine": REFERENCE_MACHINE}
+    for name, limit in [("all kernels", {}), ("AVX2 kernels", AVX2_ONLY)]:
+        env = {k: v for k, v in os.environ.items() if k not in ISA_LIMITS} | limit
         child = subprocess.run([sys.executable, __file__, "--conversion-here"], env=env, check=True,
                                capture_output=True, text=True)
         out[name] = json.loads(child.stdout.splitlines()[-1])
@@ -148,9 +163,8 @@ def main() -> None:
         return
     if a.check_conversion:
         checked = check_conversion()
-        dest = Path(__file__).with_name("results") / "race-conversion.json"
-        dest.write_text(json.dumps(checked, indent=1) + "\n")
-        for name, c in checked.items():
+        CONVERSION.write_text(json.dumps(checked, indent=1) + "\n")
+        for name, c in list(checked.items())[1:]:
             print(f"{name:<13} {describe_cpu(c['cpu'])}: convolutions {c['conv_gflops']:.0f} GFLOP/s; " + "; ".join(
                 f"{c[k]['reference_preset']} {1e3 * c[k]['reference_seconds_per_step']:.0f} ms, "
                 f"{RACES[k]['preset']} {1e3 * c[k]['seconds_per_step']:.0f} ms: {c[k]['iterations']:,} steps"

@@ -16,13 +16,15 @@ import torch
 
 from .errors import SRError
 
-__all__ = ["pick_device", "cpu_has_native_bf16", "cpu_info", "describe_cpu", "ISA_LIMITS"]
+__all__ = ["pick_device", "cpu_has_native_bf16", "cpu_info", "describe_cpu", "ISA_LIMITS", "AVX2_ONLY"]
 
 #: Environment variables, read when torch starts, that keep oneDNN's kernels (convolutions) and
 #: PyTorch's own (element-wise, reductions) to a smaller instruction set:
 #: ``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2`` runs float32 as a CPU without AVX-512
 #: does, on this one's cores, clock and caches (performance appendix).
 ISA_LIMITS = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
+#: Their values for a CPU with AVX2 only (no AVX-512, no AMX): the CPUs most readers have.
+AVX2_ONLY = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
 
 
 def cpu_info() -> dict:

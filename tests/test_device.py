@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from srlib.device import ISA_LIMITS, cpu_info, describe_cpu
+from srlib.device import AVX2_ONLY, ISA_LIMITS, cpu_info, describe_cpu
 
 RECORD = {"model": "AMD EPYC 7B13", "flags": ["avx2", "fma"], "cores": 2}
 
@@ -25,10 +25,10 @@ def test_the_isa_limit_is_recorded_and_takes_effect():
     plain = json.loads(subprocess.run([sys.executable, "-c", ask], env=env, capture_output=True, text=True,
                                       check=True).stdout)
     assert "isa_limit" not in plain[0] and plain[0]["model"] == cpu_info()["model"]
-    env.update(ONEDNN_MAX_CPU_ISA="AVX2", ATEN_CPU_CAPABILITY="avx2")
+    env.update(AVX2_ONLY)
     info, bf16, capability = json.loads(subprocess.run([sys.executable, "-c", ask], env=env, capture_output=True,
                                                        text=True, check=True).stdout)
-    assert info["isa_limit"] == {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
+    assert info["isa_limit"] == AVX2_ONLY == {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
     assert info["flags"] == plain[0]["flags"]  # the hardware's flags stay
     assert not bf16  # no native bf16 under AVX2: the fast presets train in float32, as on such a CPU
     assert capability in ("AVX2", "DEFAULT")  # PyTorch's own kernels: at most AVX2
