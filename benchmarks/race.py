@@ -86,7 +86,8 @@ def reference_steps(kind: str, preset: str, scales: list[str], bf16: bool) -> di
 def reference_budget(kind: str, preset: str, bf16: bool) -> dict:
     """The reference machine's budget in steps of ``preset``. That machine has AVX2's kernels only:
     the conversion that --check-conversion recorded on this CPU with AVX2's kernels is used where
-    there is one for this preset (in float32); otherwise the step times are measured now."""
+    there is one for this preset (in float32); otherwise the step times are measured now. (Run
+    --check-conversion again after changing a preset's network, batch or patches.)"""
     recorded = json.loads(CONVERSION.read_text()).get("AVX2 kernels", {}) if CONVERSION.is_file() else {}
     if (not bf16 and recorded.get(kind, {}).get("preset") == preset
             and recorded["cpu"]["model"] == cpu_info()["model"]):
@@ -117,8 +118,6 @@ def run(kind: str, preset: str, out: Path, bf16: bool, as_reference: bool) -> di
             "set5_psnr": {f"{r.scale:g}": round(r.psnr, 2) for r in res},
             "history": curve(out, race["scales"]), "reference": REFERENCE[kind],
             "precision": "bf16" if bf16 else "float32", "cpu": cpu_info()}
-
-
 
 
 def conversions_here() -> dict:
