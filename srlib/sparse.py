@@ -7,6 +7,10 @@ a convolutional network. This module builds both sides, so that they can be comp
   jointly on concatenated patch pairs (FISTA codes, least-squares update, unit-norm atoms).
 - :func:`sparse_code_sr`: the pipeline on a whole image, patch by patch: mean removal, K ISTA
   steps on the LR dictionary, HR patch synthesis, overlap averaging.
+- ``features="gradients"``: Yang et al.'s LR features instead of raw pixels, the first and
+  second derivatives of the interpolated patch in both directions (:func:`gradient_features`),
+  each patch's features coded at unit norm and its detail scaled back by that norm. Closer to
+  their method; not a convolutional network any more (the division by the norm).
 - :class:`SparseCodingNet`: the same numbers from convolutions: LR atoms as filters, K
   unrolled ISTA steps as 1x1 convolutions with soft-thresholding (two shifted ReLUs, LISTA),
   a transposed convolution with the HR atoms divided by the overlap count, plus the input.
@@ -26,14 +30,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from numpy.lib.stride_tricks import sliding_window_view
+from scipy import ndimage
 from torch import nn
 
 from .data import bicubic_degrade, bicubic_restore, load_images, modcrop, to_y
-from .data.patches import grid_patches
 from .errors import SRError
 from .models import SRCNN
 
-__all__ = ["Dictionaries", "soft", "ista", "fista", "lipschitz", "training_pairs", "learn_dictionaries",
+__all__ = ["Dictionaries", "GRADIENTS", "gradient_features",
+           "soft", "ista", "fista", "lipschitz", "training_pairs", "learn_dictionaries",
            "sparse_code_sr", "back_project", "overlap_count", "SparseCodingNet", "srcnn_from_dictionaries",
            "interpolated"]
 
@@ -41,22 +46,65 @@ __all__ = ["Dictionaries", "soft", "ista", "fista", "lipschitz", "training_pairs
 @dataclass
 class Dictionaries:
     """Coupled dictionaries: LR atoms ``dl`` and HR atoms ``dh`` (p*p, n), column k is atom k;
-    ``lam`` is the sparsity weight of the codes (lambda of eq. (8) in Yang et al.)."""
+    ``lam`` is the sparsity weight of the codes (lambda of eq. (8) in Yang et al.); ``features``
+    says what the LR atoms describe: ``"pixels"`` (mean-removed patches, p*p rows) or
+    ``"gradients"`` (:func:`gradient_features` of the patch at unit norm, 4*p*p rows)."""
 
     dl: torch.Tensor
     dh: torch.Tensor
     lam: float
+    features: str = "pixels"
 
     @property
     def p(self) -> int:
-        return int(round(self.dl.shape[0] ** 0.5))
+        return int(round(self.dh.shape[0] ** 0.5))
 
     @property
     def n(self) -> int:
         return self.dl.shape[1]
 
     def to(self, dtype: torch.dtype) -> Dictionaries:
-        return Dictionaries(self.dl.to(dtype), self.dh.to(dtype), self.lam)
+        return Dictionaries(self.dl.to(dtype), self.dh.to(dtype), self.lam, self.features)
+
+    def save(self, path) -> None:
+        """Write the dictionaries to ``path`` (``.npz``)."""
+        np.savez_compressed(path, dl=self.dl.numpy(), dh=self.dh.numpy(), lam=self.lam, features=self.features)
+
+    @classmethod
+    def load(cls, path) -> Dictionaries:
+        with np.load(path) as f:
+            return cls(torch.from_numpy(f["dl"]), torch.from_numpy(f["dh"]), float(f["lam"]), str(f["features"]))
+
+
+#: Yang et al.'s LR features (section III-B of their paper): first and second derivatives,
+#: across and down, of the interpolated image.
+GRADIENTS = (np.array([[-1.0, 0.0, 1.0]]), np.array([[-1.0], [0.0], [1.0]]),
+             np.array([[1.0, 0.0, -2.0, 0.0, 1.0]]), np.array([[1.0], [0.0], [-2.0], [0.0], [1.0]]))
+
+
+def gradient_features(image: np.ndarray) -> np.ndarray:
+    """The four derivative maps of an (H, W) image, (4, H, W) float64: each of :data:`GRADIENTS`
+    correlated with the image, its borders extended by repeating the edge pixels."""
+    return np.stack([ndimage.correlate(np.asarray(image, dtype=np.float64), k, mode="nearest") for k in GRADIENTS])
+
+
+def _feature_patches(image: np.ndarray, p: int, features: str, where=None) -> np.ndarray:
+    """The LR feature vector of p x p patches of an interpolated image, one row each: every
+    position in raster order, or the positions ``where = (rows, cols)``. ``"pixels"``: the patch
+    minus its mean; ``"gradients"``: the four derivative maps' patches, concatenated."""
+    maps = image[None] if features == "pixels" else gradient_features(image)
+    views = [sliding_window_view(m, (p, p)) for m in maps]
+    x = np.concatenate([(v[where] if where is not None else v).reshape(-1, p * p) for v in views], axis=1)
+    return x - x.mean(1, keepdims=True) if features == "pixels" else x
+
+
+def _unit(x: torch.Tensor, features: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x / norm, norm)`` per column for gradient features (Yang et al. code unit-norm features,
+    and scale the synthesised detail back by the same norm); raw pixels are coded as they are."""
+    if features == "pixels":
+        return x, torch.ones(1, x.shape[1], dtype=x.dtype)
+    norm = x.norm(dim=0, keepdim=True).clamp_min(1e-6)
+    return x / norm, norm
 
 
 def soft(u: torch.Tensor, theta: float | torch.Tensor) -> torch.Tensor:
@@ -103,44 +151,56 @@ def interpolated(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
     return y, bicubic_restore(bicubic_degrade(y, scale), y.shape)
 
 
-def training_pairs(data: str = "T91", scale: int = 3, p: int = 7, count: int = 5000,
-                   seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """``count`` random co-located patch pairs (p*p, count) from the images of ``data``: the
-    interpolated LR patch minus its mean, and the HR patch minus the interpolated patch (float64)."""
+def training_pairs(data: str = "T91", scale: int = 3, p: int = 7, count: int = 5000, seed: int = 0,
+                   features: str = "pixels") -> tuple[torch.Tensor, torch.Tensor]:
+    """``count`` random co-located patch pairs from the images of ``data``, one per column
+    (float64): the interpolated patch's LR feature (``"pixels"``: the patch minus its mean,
+    p*p rows; ``"gradients"``: its derivatives at unit norm, 4*p*p rows), and the detail the
+    interpolated patch lacks, the HR patch minus it (p*p rows; divided by the same norm).
+
+    With ``"gradients"``, flat patches (feature norm under 0.01, nothing to code) are skipped,
+    as Yang et al. skip smooth patches: the count is of the patches kept."""
+    if features not in ("pixels", "gradients"):
+        raise SRError(f"features must be 'pixels' or 'gradients', not {features!r}")
     rng = np.random.default_rng(seed)
     images = load_images(data)
     xs, ys = [], []
     for k, (_, im) in enumerate(images):
         hr, low = interpolated(im, scale)
         n = count // len(images) + (k < count % len(images))  # an even share from every image
-        i, j = rng.integers(0, hr.shape[0] - p + 1, n), rng.integers(0, hr.shape[1] - p + 1, n)
-        xs.append(sliding_window_view(low, (p, p))[i, j].reshape(n, p * p))
-        ys.append(sliding_window_view(hr, (p, p))[i, j].reshape(n, p * p))
-    x, y = np.concatenate(xs), np.concatenate(ys)
-    # LR feature: the patch minus its mean; HR target: the detail the interpolated patch lacks
-    return torch.from_numpy(x - x.mean(1, keepdims=True)).T.contiguous(), torch.from_numpy(y - x).T.contiguous()
+        draws = n if features == "pixels" else 4 * n  # room for the flat patches skipped
+        i, j = rng.integers(0, hr.shape[0] - p + 1, draws), rng.integers(0, hr.shape[1] - p + 1, draws)
+        x = _feature_patches(low, p, features, (i, j))
+        keep = np.arange(n) if features == "pixels" else np.flatnonzero(np.linalg.norm(x, axis=1) >= 0.01)[:n]
+        xs.append(x[keep])
+        ys.append((sliding_window_view(hr, (p, p)) - sliding_window_view(low, (p, p)))[i[keep], j[keep]]
+                  .reshape(len(keep), p * p))  # the detail the interpolated patch lacks
+    x, norm = _unit(torch.from_numpy(np.concatenate(xs)).T.contiguous(), features)
+    return x, torch.from_numpy(np.concatenate(ys)).T.contiguous() / norm
 
 
 def learn_dictionaries(x: torch.Tensor, y: torch.Tensor, n_atoms: int = 128, lam: float = 0.01,
                        rounds: int = 20, code_steps: int = 30, seed: int = 0,
-                       history: list | None = None) -> Dictionaries:
+                       history: list | None = None, features: str = "pixels") -> Dictionaries:
     """Joint dictionary training (Yang et al., eq. (24)): one dictionary for the concatenated
     pairs [x; y], so that LR and HR patches share their sparse code.
 
     Alternates FISTA codes (warm-started) and the least-squares dictionary
     D = X Z^T (Z Z^T)^-1 with every atom scaled to unit norm; an unused atom is replaced by a
     random training pair. ``history`` (a list) receives the objective after every round.
+    ``features`` names what ``x`` holds (as given to :func:`training_pairs`). Computes in the
+    pairs' dtype (float32 halves the time of a large dictionary).
     """
     g = torch.Generator().manual_seed(seed)
-    xy = torch.cat([x, y]).double()
+    xy = torch.cat([x, y])
     pick = torch.randperm(xy.shape[1], generator=g)[:n_atoms]
     d = xy[:, pick] / xy[:, pick].norm(dim=0).clamp_min(1e-12)
     z = None
     for _ in range(rounds):
         z = fista(d, xy, lam, code_steps, z)
         used = z.abs().sum(1) > 0
-        gram = z @ z.T + 1e-8 * torch.eye(n_atoms, dtype=z.dtype)
-        d_new = torch.linalg.solve(gram, z @ xy.T).T  # least squares: argmin_D ||XY - D Z||^2
+        gram = (z @ z.T).double() + 1e-8 * torch.eye(n_atoms, dtype=torch.float64)
+        d_new = torch.linalg.solve(gram, (z @ xy.T).double()).T.to(xy.dtype)  # least squares: argmin_D ||XY - D Z||^2
         fresh = xy[:, torch.randint(xy.shape[1], (n_atoms,), generator=g)]
         d_new = torch.where(used, d_new, fresh)
         d = d_new / d_new.norm(dim=0).clamp_min(1e-12)  # unit-norm atoms (the constraint of eq. (24))
@@ -148,7 +208,7 @@ def learn_dictionaries(x: torch.Tensor, y: torch.Tensor, n_atoms: int = 128, lam
             r = xy - d @ z
             history.append(float(0.5 * (r * r).sum() / xy.shape[1] + lam * z.abs().sum() / xy.shape[1]))
     m = x.shape[0]
-    return Dictionaries(d[:m].contiguous(), d[m:].contiguous(), lam)
+    return Dictionaries(d[:m].contiguous(), d[m:].contiguous(), lam, features)
 
 
 def overlap_count(shape: tuple[int, int], p: int) -> np.ndarray:
@@ -161,21 +221,21 @@ def overlap_count(shape: tuple[int, int], p: int) -> np.ndarray:
 
 def sparse_code_sr(lr_up: np.ndarray, dicts: Dictionaries, steps: int = 10, chunk: int = 20000) -> np.ndarray:
     """Sparse-coding SR of an interpolated image (H, W) in [0, 1], patch by patch (Yang et al.,
-    section III): every overlapping p x p patch minus its mean is coded by ``steps`` ISTA steps
-    on ``dl`` (from zero), its HR patch is the LR patch plus the detail ``dh z``, and the
+    section III): every overlapping p x p patch's LR feature (its pixels minus their mean, or
+    its derivatives at unit norm: ``dicts.features``) is coded by ``steps`` ISTA steps on ``dl``
+    (from zero), its HR patch is the LR patch plus the detail ``dh z`` (times the norm), and the
     overlaps are averaged (the LR patches average back to ``lr_up`` itself).
 
     Computes in the dictionaries' dtype (float64 for exact comparisons).
     """
     p, dtype = dicts.p, dicts.dl.dtype
-    patches = torch.from_numpy(grid_patches(np.asarray(lr_up, dtype=np.float64), p, 1).reshape(-1, p * p))
+    patches = torch.from_numpy(_feature_patches(np.asarray(lr_up, dtype=np.float64), p, dicts.features))
     rows, cols = lr_up.shape[0] - p + 1, lr_up.shape[1] - p + 1
     hr = np.empty((len(patches), p * p))
     for i in range(0, len(patches), chunk):
-        x = patches[i:i + chunk].to(dtype).T
-        m = x.mean(0, keepdim=True)  # mean removal
-        z = ista(dicts.dl, x - m, dicts.lam, steps)  # the sparse code of every patch
-        hr[i:i + chunk] = (dicts.dh @ z).T.double().numpy()  # the HR detail of every patch
+        x, norm = _unit(patches[i:i + chunk].to(dtype).T, dicts.features)
+        z = ista(dicts.dl, x, dicts.lam, steps)  # the sparse code of every patch
+        hr[i:i + chunk] = (dicts.dh @ z * norm).T.double().numpy()  # the HR detail of every patch
     out = np.zeros(lr_up.shape)
     hr = hr.reshape(rows, cols, p, p)
     for a in range(p):  # each patch adds its pixels at its place ...
@@ -218,6 +278,9 @@ class SparseCodingNet(nn.Module):
 
     @classmethod
     def from_dictionaries(cls, dicts: Dictionaries, steps: int = 10) -> SparseCodingNet:
+        if dicts.features != "pixels":
+            raise SRError("the network form codes raw pixels: dictionaries of gradient features divide each "
+                          "patch by its norm, which no convolution does")
         p, n, dl = dicts.p, dicts.n, dicts.dl
         net = cls(p, n, steps).to(dl.dtype)
         L = lipschitz(dl)
