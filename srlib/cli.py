@@ -345,7 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train SRCNN, VDSR, SRResNet or SRGAN")
     t.add_argument("model", choices=list(KINDS))
-    t.add_argument("--out", required=True, help="run folder (checkpoints, history.csv)")
+    t.add_argument("--out", required=True,
+                   help="run folder (checkpoints, history.csv); one that holds a run is continued with --resume, "
+                        "never overwritten")
     t.add_argument("--preset", help="named recipe (default: the paper's, named like the model)")
     t.add_argument("--data", help="training set name or folder")
     t.add_argument("--scale", nargs="+", type=float, help="scale(s); VDSR trains several at once")

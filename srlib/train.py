@@ -134,6 +134,9 @@ class Trainer:
         if recipe.batch_size % self.world:
             raise SRError(f"batch size {recipe.batch_size} is not divisible by the {self.world} processes")
         self.kind = recipe.kind
+        if not resume and (self.out / "last.pt").is_file():  # a finished or stopped run is never overwritten
+            raise SRError(f"{self.out}: holds a run already (last.pt); continue it with resume=True "
+                          "(srlib train --resume), or train into another folder")
         saved = self._read_resume(self.out / "last.pt") if resume else None  # a wrong folder fails before the data
         torch.manual_seed(recipe.seed)
         self.data = self._dataset()

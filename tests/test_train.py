@@ -46,6 +46,17 @@ class _StopAt(Trainer):
         return out
 
 
+def test_a_new_run_never_overwrites_a_finished_one(tmp_path):
+    r = VDSR.replace(iterations=2, val_every=2)
+    Trainer(r, tmp_path, progress=False).fit()
+    before = (tmp_path / "last.pt").read_bytes()
+    with pytest.raises(SRError, match="holds a run already"):
+        Trainer(r, tmp_path, progress=False)
+    assert (tmp_path / "last.pt").read_bytes() == before
+    assert Trainer(r.replace(iterations=3), tmp_path, resume=True, progress=False).fit()  # the folder is free
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["iteration"] == 3
+
+
 @pytest.mark.parametrize("r", [SRCNN, VDSR, pytest.param(VDSR.replace(cpu_amp=True), marks=NATIVE_BF16)],
                          ids=["srcnn", "vdsr", "vdsr-cpu-bf16"])
 def test_resume_is_bitwise_exact(tmp_path, r):
@@ -419,6 +430,10 @@ def test_cli_resume_continues_the_run_with_its_own_settings(tmp_path):
     p = _cli("train", "vdsr", "--data", "builtin", "--val-data", "builtin", "--scale", "2", "--iterations", "4",
              "--batch-size", "4", "--lr", "0.05", "--no-amp", "--model-set", "depth=3", "width=8", *out)
     assert p.returncode == 0, p.stderr[-2000:]
+    before = (tmp_path / "r" / "last.pt").read_bytes()
+    p = _cli("train", "vdsr", "--data", "builtin", "--scale", "2", "--iterations", "2", *out)  # a new run: refused
+    assert p.returncode == 2 and "holds a run already (last.pt)" in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1 and (tmp_path / "r" / "last.pt").read_bytes() == before
     p = _cli("train", "vdsr", "--resume", "--iterations", "6", *out)  # only what changes
     assert p.returncode == 0, p.stderr[-2000:]
     ckpt = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
