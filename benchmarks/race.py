@@ -103,6 +103,9 @@ def curve(out: Path, scales: list[str]) -> list[list[float]]:
 
 def run(kind: str, preset: str, out: Path, bf16: bool, as_reference: bool) -> dict:
     race = RACES[kind]
+    if (out / "last.pt").exists():  # srlib train never overwrites a run: say so before measuring anything
+        print(f"{out}: holds an earlier race's run; move it away or give --out another folder", file=sys.stderr)
+        raise SystemExit(2)
     budget = reference_budget(kind, preset, bf16) if as_reference else None
     length = ["--iterations", str(budget["iterations"])] if budget else ["--minutes", str(race["minutes"])]
     cmd = [sys.executable, "-m", "srlib", "train", kind, "--preset", preset, "--data", "T91", "--scale",
@@ -120,26 +123,31 @@ def run(kind: str, preset: str, out: Path, bf16: bool, as_reference: bool) -> di
             "precision": "bf16" if bf16 else "float32", "cpu": cpu_info()}
 
 
-def conversions_here() -> dict:
-    """Both races' budgets converted into the CPU presets' steps on this machine, as it runs now,
+def conversions_here(kinds: list[str]) -> dict:
+    """The races' budgets converted into the CPU presets' steps on this machine, as it runs now,
     with its float32 convolution ceiling (benchmarks/models.py)."""
     sys.path.insert(0, str(Path(__file__).parent))
     from models import conv_ceiling
 
     return {"cpu": cpu_info(), "conv_gflops": round(conv_ceiling(torch.device("cpu")) / 1e9, 1),
-            **{kind: reference_steps(kind, race["preset"], race["scales"], False) for kind, race in RACES.items()}}
+            **{kind: reference_steps(kind, RACES[kind]["preset"], RACES[kind]["scales"], False) for kind in kinds}}
 
 
-def check_conversion() -> dict:
+def check_conversion(kinds: list[str]) -> dict:
     """The conversion twice on this CPU: with all its kernels, then limited to AVX2's (a child
     process each: the limit is read when torch starts). Where the two agree, the ratio of step
-    times does not hang on the instruction set, one of the ways the reference machine differs."""
-    out = {"reference machine": REFERENCE_MACHINE}
+    times does not hang on the instruction set, one of the ways the reference machine differs.
+    The races not in ``kinds`` keep their recorded conversion."""
+    out = json.loads(CONVERSION.read_text()) if CONVERSION.is_file() else {}
+    out["reference machine"] = REFERENCE_MACHINE
     for name, limit in [("all kernels", {}), ("AVX2 kernels", AVX2_ONLY)]:
         env = {k: v for k, v in os.environ.items() if k not in ISA_LIMITS} | limit
-        child = subprocess.run([sys.executable, __file__, "--conversion-here"], env=env, check=True,
+        child = subprocess.run([sys.executable, __file__, "--conversion-here", *kinds], env=env, check=True,
                                capture_output=True, text=True)
-        out[name] = json.loads(child.stdout.splitlines()[-1])
+        here = json.loads(child.stdout.splitlines()[-1])
+        kept = {k: v for k, v in out.get(name, {}).items() if k in RACES and k not in kinds
+                and out[name]["cpu"] == here["cpu"]}  # another race's record, on this same CPU
+        out[name] = here | kept
     return out
 
 
@@ -148,26 +156,29 @@ def main() -> None:
     p.add_argument("--check-conversion", action="store_true",
                    help="only convert the budgets, with all of this CPU's kernels and with AVX2's alone "
                         "(results/race-conversion.json)")
-    p.add_argument("--conversion-here", action="store_true", help=argparse.SUPPRESS)  # check_conversion's child
+    p.add_argument("--conversion-here", nargs="+", choices=list(RACES), help=argparse.SUPPRESS)  # its child
     p.add_argument("--as-reference", action="store_true",
                    help="budgets in steps: the AVX2 reference machine's, converted by step times measured here")
     p.add_argument("--srcnn-preset", default=RACES["srcnn"]["preset"])
     p.add_argument("--vdsr-preset", default=RACES["vdsr"]["preset"])
     p.add_argument("--out", type=Path, default=Path("runs/race"))
-    p.add_argument("--only", choices=["srcnn", "vdsr"], help="run one of the two (the other keeps its result)")
+    p.add_argument("--only", choices=["srcnn", "vdsr"],
+                   help="race (or convert the budget of) one of the two; the other keeps its record")
     p.add_argument("--bf16", action="store_true", help="let the presets use bf16 where the CPU has it natively")
     a = p.parse_args()
     if a.conversion_here:
-        print(json.dumps(conversions_here()))
+        print(json.dumps(conversions_here(a.conversion_here)))
         return
     if a.check_conversion:
-        checked = check_conversion()
+        checked = check_conversion([a.only] if a.only else list(RACES))
         CONVERSION.write_text(json.dumps(checked, indent=1) + "\n")
-        for name, c in list(checked.items())[1:]:
+        for name, c in checked.items():
+            if name == "reference machine":
+                continue
             print(f"{name:<13} {describe_cpu(c['cpu'])}: convolutions {c['conv_gflops']:.0f} GFLOP/s; " + "; ".join(
                 f"{c[k]['reference_preset']} {1e3 * c[k]['reference_seconds_per_step']:.0f} ms, "
-                f"{RACES[k]['preset']} {1e3 * c[k]['seconds_per_step']:.0f} ms: {c[k]['iterations']:,} steps"
-                for k in RACES))
+                f"{c[k]['preset']} {1e3 * c[k]['seconds_per_step']:.0f} ms: {c[k]['iterations']:,} steps"
+                for k in RACES if k in c))
         return
     precision = "bf16" if a.bf16 and cpu_has_native_bf16() else "float32"
     dest = Path(__file__).with_name("results") / "race.json"

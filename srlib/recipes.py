@@ -180,11 +180,12 @@ RECIPES: dict[str, Recipe] = {
                         patch=dict(size=41, stride=41), cpu_amp=True),
     # The same in float32, the precision of most readers' CPUs: batches of 8 (twice the steps for
     # the same cost per patch), the log of each scale's MSE as the loss (log-mse), so that x2's
-    # small errors count as much as x4's large ones from the first steps, and twice the rate
-    # (2e-3 falls to bicubic's output) (benchmarks/race.py, benchmarks/results/cpu-recipes.json).
+    # small errors count as much as x4's large ones from the first steps, twice the rate (2e-3
+    # falls to bicubic's output), and 32x32 patches instead of 41x41 (more steps for the same
+    # pixels) (benchmarks/race.py, benchmarks/results/cpu-recipes.json).
     "vdsr-cpu": Recipe("vdsr", model_config=dict(depth=20), data="291", scales=(2, 3, 4), optimizer="adam", lr=1e-3,
                        loss="log-mse", batch_size=8, iterations=40_000, schedule="cosine", val_every=1000,
-                       patch=dict(size=41, stride=41), cpu_amp=True),
+                       patch=dict(size=32, stride=32), cpu_amp=True),
     # SRResNet, section 3.2: Adam (beta1 0.9), lr 1e-4, MSE on 96x96 HR crops, batch 16.
     "srresnet": Recipe("srresnet", model_config=dict(scale=4, blocks=16), data="DIV2K", scales=(4,), optimizer="adam",
                        lr=1e-4, batch_size=16, iterations=1_000_000, schedule="constant",
