@@ -1,6 +1,8 @@
 # The two commands of the README: `make book` and `make test`.
 # Both create the virtual environment .venv (Python 3.11) when it is missing.
 PYTHON ?= python3.11
+# pytest-xdist workers for `make test` and `make test-fast` (auto: one per CPU core).
+JOBS   ?= auto
 VENV   := .venv
 BIN    := $(VENV)/bin
 
@@ -31,15 +33,16 @@ browser:
 ## Run every test: lint, unit tests, the book build (which runs every notebook once; their checked
 ## outputs are compared with the saved ones) and the browser test.
 ## Screenshots of the chapters are left in _build/screenshots/.
+## The tests run in $(JOBS) parallel workers (tests/conftest.py gives each its share of the cores).
 test: $(VENV)/.installed browser
 	$(BIN)/ruff check srlib tests benchmarks scripts book/_ext notebooks
-	$(BIN)/python -m pytest tests --durations=25
+	$(BIN)/python -m pytest tests -n $(JOBS) --durations=25
 
 ## The fast tier: lint and the unit tests, without the book build, the browser and the slow tests
 ## (marked `slow`: training runs, signals, DDP, ONNX export); a few minutes on two cores.
 test-fast: $(VENV)/.installed
 	$(BIN)/ruff check srlib tests benchmarks scripts book/_ext notebooks
-	$(BIN)/python -m pytest tests -m "not book and not slow" --durations=10
+	$(BIN)/python -m pytest tests -n $(JOBS) -m "not book and not slow" --durations=10
 
 clean:
 	rm -rf _build

@@ -144,3 +144,21 @@ def test_the_package_declares_what_it_imports():
             if not {d.lower().replace("_", "-") for d in dists.get(name, [])} & declared:
                 missing.setdefault(name, []).append(str(f.relative_to(ROOT)))
     assert not missing, f"imported at module level by srlib but not in pyproject's dependencies: {missing}"
+
+
+@pytest.mark.slow
+def test_the_tests_that_read_the_book_run_in_one_worker(tmp_path):
+    """`make test` runs pytest-xdist workers; every test that reads the built book runs in the worker
+    that built it (tests/conftest.py's scheduler), never in a second one that would build it again.
+    Here the book is "built" at a path with nothing in it, so those tests fail at once; which worker
+    ran each is what counts."""
+    import os
+
+    env = {**os.environ, "SRLIB_BOOK_HTML": str(tmp_path / "no-book")}
+    p = subprocess.run([sys.executable, "-m", "pytest", "tests/test_book.py", "tests/test_notebooks.py", "-n", "2",
+                        "-v", "-p", "no:cacheprovider", "-k", "pages_exist or every_toc or checked_outputs or twins"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    ran = re.findall(r"^\[(gw\d+)\] \[\s*\d+%\] (PASSED|FAILED|ERROR) (\S+)", p.stdout, re.M)
+    book = {worker for worker, _, test in ran if "test_book.py" in test or "checked_outputs" in test}
+    assert len([t for t in ran if "checked_outputs" in t[2]]) == 4 and len(book) == 1, p.stdout[-3000:]
+    assert any("twins" in test and result == "PASSED" for _, result, test in ran), p.stdout[-3000:]
