@@ -5,7 +5,7 @@ workers, and records in ``benchmarks/results/test-times.json``, under the target
 tests passed and skipped, the slowest tests (pytest's ``--durations``), the number of workers and the
 CPU. The performance appendix shows the record. A failing run is printed and not recorded.
 
-    SRLIB_DATA=../shared/data python benchmarks/test_times.py [--target test|test-fast] [--jobs N]
+    SRLIB_DATA=../shared/data python benchmarks/test_times.py [--target test|test-fast] [--jobs N] [--log FILE]
 """
 
 from __future__ import annotations
@@ -37,11 +37,14 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--target", choices=["test", "test-fast"], default="test")
     p.add_argument("--jobs", default="auto", help="pytest-xdist workers (the Makefile's JOBS; default: one per core)")
+    p.add_argument("--log", type=Path, help="also write the whole output of make to this file")
     a = p.parse_args()
     t = time.perf_counter()
     run = subprocess.run(["make", a.target, f"JOBS={a.jobs}"], cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - t
     log = run.stdout + run.stderr
+    if a.log:
+        a.log.write_text(log)
     if run.returncode != 0:
         print(log[-6000:])
         print(f"make {a.target} failed (exit {run.returncode}) after {wall:.0f} s: not recorded", file=sys.stderr)
