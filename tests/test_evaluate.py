@@ -18,6 +18,7 @@ PAPER = {
 }
 
 
+@pytest.mark.slow
 def test_bicubic_reproduces_vdsr_table3(shared_data):
     results = evaluate(bicubic, ["Set5", "Set14", "BSD100"], [2, 3, 4])
     assert len(results) == 9

@@ -57,7 +57,8 @@ def test_a_new_run_never_overwrites_a_finished_one(tmp_path):
     assert torch.load(tmp_path / "last.pt", weights_only=True)["iteration"] == 3
 
 
-@pytest.mark.parametrize("r", [SRCNN, VDSR, pytest.param(VDSR.replace(cpu_amp=True), marks=NATIVE_BF16)],
+@pytest.mark.parametrize("r", [SRCNN, pytest.param(VDSR, marks=pytest.mark.slow),
+                               pytest.param(VDSR.replace(cpu_amp=True), marks=NATIVE_BF16)],
                          ids=["srcnn", "vdsr", "vdsr-cpu-bf16"])
 def test_resume_is_bitwise_exact(tmp_path, r):
     straight = Trainer(r, tmp_path / "a", progress=False).fit()
@@ -74,6 +75,7 @@ def test_resume_is_bitwise_exact(tmp_path, r):
     assert [h["iteration"] for h in hist] == [h["iteration"] for h in read_history(tmp_path / "a" / "history.csv")]
 
 
+@pytest.mark.slow
 def test_a_finished_run_resumed_with_more_iterations_continues_as_one_longer_run(tmp_path):
     longer = Trainer(VDSR, tmp_path / "a", progress=False).fit()
     Trainer(VDSR.replace(iterations=VDSR.lr_step), tmp_path / "b", progress=False).fit()  # stops at the lr step
@@ -83,6 +85,7 @@ def test_a_finished_run_resumed_with_more_iterations_continues_as_one_longer_run
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_a_finished_run_resumed_with_a_new_budget_and_learning_rate_trains_on_with_them(tmp_path):
     cosine = VDSR.replace(schedule="cosine")
     Trainer(cosine, tmp_path, progress=False).fit()  # finished: 12 of 12 iterations
@@ -95,6 +98,7 @@ def test_a_finished_run_resumed_with_a_new_budget_and_learning_rate_trains_on_wi
     assert lrs and all(0 < lr < 0.01 for lr in lrs)  # the new rate, on the cosine of the longer plan
 
 
+@pytest.mark.slow
 def test_cpu_amp_trains_in_bf16_only_where_the_cpu_has_it(tmp_path):
     fp32 = Trainer(VDSR, tmp_path / "a", device="cpu", progress=False)
     assert not fp32.use_amp and not fp32.channels_last  # the papers' presets stay in float32

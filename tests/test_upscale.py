@@ -65,7 +65,8 @@ def test_tile_size_follows_the_memory_budget(nets):
         tile_size(model, max_memory=1 << 20)
 
 
-@pytest.mark.parametrize("name, scale", [("srcnn-x3", 3), ("vdsr", 2), ("srresnet-x4-small", 4)])
+@pytest.mark.parametrize("name, scale", [("srcnn-x3", 3), pytest.param("vdsr", 2, marks=pytest.mark.slow),
+                                         ("srresnet-x4-small", 4)])
 def test_upscale_in_tiles_equals_the_whole_image(nets, name, scale):
     model, info = nets[name]
     for _, img in builtin_images()[:2]:  # colour and grayscale
@@ -174,6 +175,7 @@ def test_memory_stays_bounded_on_a_large_photo(tmp_path):
 
 
 # ----- the command line ---------------------------------------------------------------
+@pytest.mark.slow
 def test_cli_folder_in_folder_out_skips_what_exists(tmp_path):
     src, dst = tmp_path / "in", tmp_path / "out"
     src.mkdir()
@@ -196,6 +198,7 @@ def test_cli_folder_in_folder_out_skips_what_exists(tmp_path):
     assert p.returncode == 0 and "3 upscaled, 0 skipped" in p.stdout
 
 
+@pytest.mark.slow
 def test_cli_never_overwrites_the_input_or_an_existing_file(tmp_path):
     img = tmp_path / "photo.png"
     Image.fromarray(builtin_images()[0][1][:20, :20]).save(img)
@@ -210,6 +213,7 @@ def test_cli_never_overwrites_the_input_or_an_existing_file(tmp_path):
     assert p.returncode == 2 and "--overwrite" in p.stderr and (tmp_path / "out.png").read_bytes() == b"keep me"
 
 
+@pytest.mark.slow
 def test_cli_photo_orientation_alpha_and_depth(tmp_path):
     rgba = np.dstack([builtin_images()[2][1][:20, :30], np.full((20, 30), 128, np.uint8)])
     Image.fromarray(rgba).save(tmp_path / "rgba.png")
