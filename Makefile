@@ -39,7 +39,7 @@ test: $(VENV)/.installed browser
 	$(BIN)/python -m pytest tests -n $(JOBS) --durations=25
 
 ## The fast tier: lint and the unit tests, without the book build, the browser and the slow tests
-## (marked `slow`: training runs, signals, DDP, ONNX export); a few minutes on two cores.
+## (marked `slow`: over about 10 s each, e.g. training runs, signals, DDP, ONNX export); about 2 minutes on two cores.
 test-fast: $(VENV)/.installed
 	$(BIN)/ruff check srlib tests benchmarks scripts book/_ext notebooks
 	$(BIN)/python -m pytest tests -n $(JOBS) -m "not book and not slow" --durations=10
