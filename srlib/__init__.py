@@ -3,6 +3,8 @@
 ``srlib.data`` (images, MATLAB bicubic, data sets, patches), ``srlib.metrics`` (PSNR and
 SSIM as the papers compute them), ``srlib.evaluate`` (benchmark tables), and the
 ``python -m srlib`` command line.
+
+Appendix: the API (book/api.md), which lists every module and the chapter that explains it.
 """
 
 from .errors import SRError

@@ -2,6 +2,8 @@
 
 A notebook runs in *quick* mode by default (a few minutes on two CPU cores) and at the
 papers' scale when ``SRLIB_FULL=1`` is set in the environment (or ``full=True`` is passed).
+Chapters: every notebook (notebooks/*.ipynb) and every chapter that runs code; the preface
+(book/preface.md) explains the two modes.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@
   SRGAN's adversarial loss against a discriminator trained alongside;
 * :func:`crop_grid` and :func:`discriminator_verdict`: what a discriminator says about the
   same crops of real and generated images (the trainer records it at every validation).
+
+Chapter: SRGAN (book/srgan.md, notebook 04).
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@
 measured with srlib's protocol, and the exact command, data, iterations, device and time
 of its training (all on a 2-core CPU but ``vdsr-gpu``, the paper's recipe on a GPU).
 ``python -m srlib pretrained`` prints that list.
+
+Chapters: the benchmarks (book/benchmarks.md) measure them; "Upscale your own photo"
+(book/upscale.md) runs them; the performance appendix (book/performance.md) lists how each was
+trained.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""SR data: images and colour, MATLAB bicubic, degradations, data sets, training patches."""
+"""SR data: images and colour, MATLAB bicubic, degradations, data sets, training patches.
+
+Chapter: the SR problem (book/sr_problem.md); appendix: data sets (book/data_sets.md).
+"""
 
 from .datasets import BUILTIN_NAMES, DATASETS, builtin_images, dataset_dir, download, have, image_paths, load_images
 from .degrade import bicubic_degrade, bicubic_restore, gaussian_degrade, modcrop
