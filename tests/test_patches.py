@@ -65,7 +65,7 @@ def test_srcnn_colour_patches():
     # YCbCr's first channel is the Y set itself (the same degradation, the same numbers)
     y_set = SRCNNPatches("builtin", scale=3, label_size=None)
     ycc = SRCNNPatches("builtin", scale=3, label_size=None, colour="ycbcr")
-    torch.testing.assert_close(ycc.x[:50, :1], y_set.x[:50], atol=3e-3, rtol=0)  # Y of 8-bit RGB is rounded
+    torch.testing.assert_close(ycc.inputs[:50, :1], y_set.inputs[:50], atol=3e-3, rtol=0)  # Y of 8-bit RGB is rounded
     with pytest.raises(SRError, match="colour"):
         SRCNNPatches("builtin", colour="hsv")
 
@@ -110,7 +110,7 @@ def test_patch_cache_is_reused(tmp_path, monkeypatch):
     files = list((tmp_path / "patches").glob("srcnn-*.npz"))
     assert len(files) == 1
     b = SRCNNPatches("builtin", scale=2, stride=33)
-    assert torch.equal(a.x, b.x)
+    assert torch.equal(a.inputs, b.inputs)
     SRCNNPatches("builtin", scale=2, stride=40)
     assert len(list((tmp_path / "patches").glob("srcnn-*.npz"))) == 2
 

@@ -56,13 +56,13 @@ def _y01(image: np.ndarray) -> np.ndarray:
 
 class _Cached(Dataset):
     """Builds arrays once per parameter set and keeps them in an .npz under the cache.
-    Subclasses hold their inputs in ``x`` and targets in ``y``."""
+    Subclasses hold the network's inputs in ``inputs`` and its targets in ``targets``."""
 
     kind = ""
-    n_aug = 1  # 8 when every patch also comes in its flips/rotations (``dihedral``)
+    augmentations = 1  # 8 when every patch also comes in its flips/rotations (``dihedral``)
 
     def __len__(self) -> int:
-        return len(self.x) * self.n_aug
+        return len(self.inputs) * self.augmentations
 
     def _load(self, params: dict, build) -> dict[str, np.ndarray]:
         files = [("builtin", BUILTIN_NAMES, BUILTIN_SIZE)] if params["data"] == "builtin" else [
@@ -119,14 +119,14 @@ class SRCNNPatches(_Cached):
         a = self._load(params, build)
         m = 0 if label_size is None else (size - label_size) // 2
         as_nchw = (lambda v: v[:, None]) if colour == "y" else (lambda v: v.permute(0, 3, 1, 2).contiguous())  # noqa: E731
-        self.x = as_nchw(torch.from_numpy(a["x"]))
+        self.inputs = as_nchw(torch.from_numpy(a["x"]))
         y = as_nchw(torch.from_numpy(a["y"]))
-        self.y = y[..., m:size - m, m:size - m] if m else y
-        self.n_aug = 8 if augment else 1
+        self.targets = y[..., m:size - m, m:size - m] if m else y
+        self.augmentations = 8 if augment else 1
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        j, k = divmod(i, self.n_aug)
-        return dihedral(self.x[j], k), dihedral(self.y[j], k)
+        j, k = divmod(i, self.augmentations)
+        return dihedral(self.inputs[j], k), dihedral(self.targets[j], k)
 
 
 class VDSRPatches(_Cached):
@@ -156,13 +156,13 @@ class VDSRPatches(_Cached):
                     "s": np.concatenate(ss).astype(np.float32)}
 
         a = self._load(params, build)
-        self.x, self.y = torch.from_numpy(a["x"])[:, None], torch.from_numpy(a["y"])[:, None]
-        self.s = torch.from_numpy(a["s"])
-        self.n_aug = 8 if augment else 1
+        self.inputs, self.targets = torch.from_numpy(a["x"])[:, None], torch.from_numpy(a["y"])[:, None]
+        self.scales = torch.from_numpy(a["s"])
+        self.augmentations = 8 if augment else 1
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        j, k = divmod(i, self.n_aug)
-        return dihedral(self.x[j], k), dihedral(self.y[j], k), self.s[j]
+        j, k = divmod(i, self.augmentations)
+        return dihedral(self.inputs[j], k), dihedral(self.targets[j], k), self.scales[j]
 
 
 class SRGANPatches(_Cached):
@@ -193,10 +193,10 @@ class SRGANPatches(_Cached):
                     "lr": np.concatenate(los).astype(np.float32)}  # "lr": the cached files name it so
 
         a = self._load(params, build)
-        self.x = torch.from_numpy(a["lr"]).permute(0, 3, 1, 2)
-        self.y = torch.from_numpy(a["hr"]).permute(0, 3, 1, 2)  # uint8: a quarter of the memory
-        self.n_aug = 8 if augment else 1
+        self.inputs = torch.from_numpy(a["lr"]).permute(0, 3, 1, 2)
+        self.targets = torch.from_numpy(a["hr"]).permute(0, 3, 1, 2)  # uint8: a quarter of the memory
+        self.augmentations = 8 if augment else 1
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        j, k = divmod(i, self.n_aug)
-        return dihedral(self.x[j], k).contiguous(), dihedral(self.y[j].float() / 255.0, k).contiguous()
+        j, k = divmod(i, self.augmentations)
+        return dihedral(self.inputs[j], k).contiguous(), dihedral(self.targets[j].float() / 255.0, k).contiguous()
