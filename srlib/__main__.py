@@ -1,3 +1,5 @@
+"""`python -m srlib`: the command line of :mod:`srlib.cli`."""
+
 import sys
 
 from .cli import main

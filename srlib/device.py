@@ -2,21 +2,25 @@
 
 :func:`pick_device` chooses cuda, then mps, then the CPU; :func:`cpu_has_native_bf16` says
 whether this CPU computes bf16 in hardware (AMX or AVX512-BF16), where the fast presets train
-in bf16 (``Recipe.cpu_amp``); :func:`cpu_info` and :func:`describe_cpu` say what every timing
-ran on, including an instruction set limited by :data:`ISA_LIMITS` (a CPU with AVX-512 or AMX
-measuring what an AVX2-only one runs). Used by the training engine, inference and the notebooks.
+in bf16 (``Recipe.cpu_amp``); :func:`training_precision` and :func:`half_dtype` are the one
+place that chooses a run's 16-bit type, loss scaling and memory layout; :func:`cpu_info` and
+:func:`describe_cpu` say what every timing ran on, including an instruction set limited by
+:data:`ISA_LIMITS` (a CPU with AVX-512 or AMX measuring what an AVX2-only one runs). Used by
+the training engine, inference and the notebooks.
 Appendices: performance (CPU precision), GPU.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import torch
 
 from .errors import SRError
 
-__all__ = ["pick_device", "cpu_has_native_bf16", "cpu_info", "describe_cpu", "ISA_LIMITS", "AVX2_ONLY"]
+__all__ = ["pick_device", "cpu_has_native_bf16", "Precision", "training_precision", "half_dtype", "cpu_info",
+           "describe_cpu", "ISA_LIMITS", "AVX2_ONLY"]
 
 #: Environment variables, read when torch starts, that keep oneDNN's kernels (convolutions) and
 #: PyTorch's own (element-wise, reductions) to a smaller instruction set:
@@ -82,3 +86,34 @@ def pick_device(device: str | None = None) -> torch.device:
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def half_dtype(device: torch.device) -> torch.dtype:
+    """The 16-bit type a GPU computes in: bf16 where a CUDA GPU has it (Ampere and newer), else
+    fp16 (a V100, a T4, Apple's mps)."""
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float16
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How a training run computes: ``dtype`` its autocast type (None: float32 throughout),
+    ``scaled`` whether the loss is scaled (fp16's small range needs it, bf16 does not), and
+    ``channels_last`` the memory layout of the model and the batches."""
+
+    dtype: torch.dtype | None
+    scaled: bool
+    channels_last: bool
+
+
+def training_precision(device: torch.device, amp: bool = True, cpu_amp: bool = False) -> Precision:
+    """A run's precision (``Recipe.amp``, ``Recipe.cpu_amp``): on CUDA, ``amp`` autocasts to
+    :func:`half_dtype` (fp16 with loss scaling) and every run is channels_last; on the CPU,
+    bf16 autocast and channels_last only where the recipe asks (``cpu_amp``) and the CPU
+    computes bf16 natively (emulated bf16 is slower than float32); elsewhere float32."""
+    if device.type == "cuda":
+        dtype = half_dtype(device) if amp else None
+        return Precision(dtype, dtype == torch.float16, True)
+    cpu_bf16 = device.type == "cpu" and amp and cpu_amp and cpu_has_native_bf16()
+    return Precision(torch.bfloat16 if cpu_bf16 else None, False, cpu_bf16)

@@ -1,4 +1,5 @@
-"""The one exception type srlib raises for bad input."""
+"""The one exception type srlib raises for bad input (the command line prints it in one line and
+exits with status 2). Appendix: the API (book/api.md)."""
 
 
 class SRError(Exception):

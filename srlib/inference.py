@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -23,12 +24,13 @@ from . import checkpoint
 from .data.degrade import bicubic_restore
 from .data.image import Photo, quantize, rgb_to_ycbcr, ycbcr_to_rgb
 from .data.resize import output_shape, resize_sparse
+from .device import half_dtype
 from .errors import SRError
 from .evaluate import Method
 from .models import RGB_KINDS, SRCNN, make_model
 from .receptive import receptive_field
 
-__all__ = ["load_model", "as_method", "upscale", "upscale_photo",
+__all__ = ["load_model", "as_method", "upscale", "upscale_photo", "evaluating",
            "model_input", "run_tiled", "margin", "tile_size", "available_memory", "keep_freed_memory", "CPU_TILE"]
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
@@ -49,6 +51,20 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn
     info = checkpoint.describe(ckpt)
     info["path"] = str(path)
     return model.to(device).eval(), info
+
+
+@contextmanager
+def evaluating(model: nn.Module):
+    """``model`` in eval mode (batch norm with its running statistics) for the ``with`` block,
+    then every submodule back in the mode it had: running a network on images never changes
+    the caller's model."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, training in modes:
+            m.training = training
 
 
 def _device_of(model: nn.Module) -> torch.device:
@@ -157,10 +173,8 @@ def _precision(device: torch.device, half: bool) -> torch.dtype | None:
     """The autocast dtype of ``--half``: bf16 where the GPU has it, else fp16."""
     if not half:
         return None
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "mps":
-        return torch.float16
+    if device.type in ("cuda", "mps"):
+        return half_dtype(device)
     raise SRError("--half needs a GPU (cuda or mps); on a CPU srlib infers in float32")
 
 
@@ -182,19 +196,21 @@ def run_tiled(model: nn.Module, x: np.ndarray, tile: int | None = None, rows: tu
     h, w = x.shape[:2]
     r0, r1 = rows or (0, h)
     out = np.empty(((r1 - r0) * f, w * f) + x.shape[2:], dtype=np.float32)
-    for a0, a1 in _spans(h, tile, r0, r1):
-        for b0, b1 in _spans(w, tile):
-            c0, c1, d0, d1 = max(a0 - m, 0), min(a1 + m, h), max(b0 - m, 0), min(b1 + m, w)
-            t = torch.from_numpy(np.ascontiguousarray(x[c0:c1, d0:d1], dtype=np.float32))
-            t = (t[None, None] if t.ndim == 2 else t.permute(2, 0, 1)[None]).to(device)
-            if channels_last:
-                t = t.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                y = model(t)[0].float()
-            y = y[:, (a0 - c0) * f:(a1 - c0) * f, (b0 - d0) * f:(b1 - d0) * f].cpu()
-            out[(a0 - r0) * f:(a1 - r0) * f, b0 * f:b1 * f] = (y[0] if y.shape[0] == 1 else y.permute(1, 2, 0)).numpy()
-            if bar is not None:
-                bar.update(1)
+    with evaluating(model):  # batch norm with its running statistics; the caller's mode comes back
+        for a0, a1 in _spans(h, tile, r0, r1):
+            for b0, b1 in _spans(w, tile):
+                c0, c1, d0, d1 = max(a0 - m, 0), min(a1 + m, h), max(b0 - m, 0), min(b1 + m, w)
+                t = torch.from_numpy(np.ascontiguousarray(x[c0:c1, d0:d1], dtype=np.float32))
+                t = (t[None, None] if t.ndim == 2 else t.permute(2, 0, 1)[None]).to(device)
+                if channels_last:
+                    t = t.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                    y = model(t)[0].float()
+                y = y[:, (a0 - c0) * f:(a1 - c0) * f, (b0 - d0) * f:(b1 - d0) * f].cpu()
+                y = y[0] if y.shape[0] == 1 else y.permute(1, 2, 0)
+                out[(a0 - r0) * f:(a1 - r0) * f, b0 * f:b1 * f] = y.numpy()
+                if bar is not None:
+                    bar.update(1)
     return out
 
 
@@ -208,7 +224,7 @@ def as_method(model: nn.Module, kind: str, name: str, scales: tuple[float, ...] 
     Images larger than two tiles (``tile``, by default :func:`tile_size`) go through the
     network in tiles: the same numbers, in bounded memory; smaller ones at once.
     """
-    model = model_input(model.eval())
+    model = model_input(model)
     side = tile or tile_size(model)
     run = lambda x: run_tiled(model, x, side if max(x.shape[:2]) > 2 * side else None).astype(np.float64)  # noqa: E731
     if kind in RGB_KINDS:
@@ -284,7 +300,7 @@ def upscale_photo(photo: Photo, model: nn.Module, kind: str, scale: float, *, ti
     """
     from tqdm.auto import tqdm
 
-    model = model_input(model.eval())
+    model = model_input(model)
     device = _device_of(model)
     tile = tile or tile_size(model, max_memory, half)
     m, (_, factor) = margin(model), _widest(model)

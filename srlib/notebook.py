@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .data import have, load_images
+from .data import load_images, or_builtin
 from .device import cpu_info, describe_cpu, pick_device
 
 QUICK_BUDGET_S = 180  # what a notebook's quick mode may take on 2 CPU cores in float32 (the book's rule)
@@ -55,7 +55,7 @@ class Session:
     def train_set(self, name: str) -> str:
         """The training set ``name`` when it is at hand (on Colab, after a download), else
         ``"builtin"``, saying so: every notebook runs with no data and no network."""
-        if have(name, "google.colab" in sys.modules):
+        if or_builtin(name, "google.colab" in sys.modules) == name:
             return name
         print(f"training images: builtin ({name} not found: see the data sets appendix)")
         return "builtin"
@@ -79,7 +79,7 @@ def setup(seed: int = 0, full: bool | None = None, device: str | None = None, ve
     """Seed everything, pick the mode, the device and the test images, and say which."""
     seed_everything(seed)
     on_colab = "google.colab" in sys.modules  # there, a missing Set5 is downloaded
-    test_set = "Set5" if have("Set5", on_colab) else "builtin"
+    test_set = or_builtin("Set5", on_colab)
     s = Session(full=full_mode(full), device=pick_device(device), test_set=test_set, seed=seed)
     if verbose:
         mode = "full (the papers' scale)" if s.full else "quick (set SRLIB_FULL=1 for the papers' scale)"

@@ -70,7 +70,7 @@ def ship(checkpoint: str | Path, name: str, command: str, cpu_minutes: float, da
     with srlib's protocol (``builtin`` images if Set5 is absent). ``device`` says where it
     trained; the training minutes are recorded as ``cpu_minutes`` on a CPU, else ``gpu_minutes``.
     """
-    from .data.datasets import have
+    from .data.datasets import or_builtin
     from .evaluate import evaluate
     from .inference import as_method
     from .train import read_history
@@ -83,7 +83,7 @@ def ship(checkpoint: str | Path, name: str, command: str, cpu_minutes: float, da
     WEIGHTS.mkdir(exist_ok=True)
     checkpoints.write(slim, WEIGHTS / f"{name}.pt")
     model, info = load_model(WEIGHTS / f"{name}.pt")
-    data_name = "Set5" if have("Set5") else "builtin"
+    data_name = or_builtin("Set5")
     scales = [float(s) for s in slim["scales"]]
     res = evaluate(as_method(model, info["kind"], name, tuple(scales)), [data_name], scales)
     entries = json.loads((WEIGHTS / "index.json").read_text()) if (WEIGHTS / "index.json").is_file() else {}

@@ -6,7 +6,18 @@ import os
 import subprocess
 import sys
 
-from srlib.device import AVX2_ONLY, ISA_LIMITS, cpu_info, describe_cpu
+import torch
+
+from srlib.device import (
+    AVX2_ONLY,
+    ISA_LIMITS,
+    Precision,
+    cpu_has_native_bf16,
+    cpu_info,
+    describe_cpu,
+    half_dtype,
+    training_precision,
+)
 
 RECORD = {"model": "AMD EPYC 7B13", "flags": ["avx2", "fma"], "cores": 2}
 
@@ -32,3 +43,16 @@ def test_the_isa_limit_is_recorded_and_takes_effect():
     assert info["flags"] == plain[0]["flags"]  # the hardware's flags stay
     assert not bf16  # no native bf16 under AVX2: the fast presets train in float32, as on such a CPU
     assert capability in ("AVX2", "DEFAULT")  # PyTorch's own kernels: at most AVX2
+
+
+def test_the_precision_of_a_run_is_chosen_in_one_place(monkeypatch):
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert training_precision(cpu) == Precision(None, False, False)  # the papers' recipes: float32
+    native = Precision(torch.bfloat16, False, True) if cpu_has_native_bf16() else Precision(None, False, False)
+    assert training_precision(cpu, cpu_amp=True) == native  # emulated bf16 would be slower than float32
+    assert training_precision(cpu, amp=False, cpu_amp=True) == Precision(None, False, False)  # --no-amp
+    for bf16, want in [(True, Precision(torch.bfloat16, False, True)), (False, Precision(torch.float16, True, True))]:
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, bf16=bf16, **k: bf16)
+        assert training_precision(cuda) == want and half_dtype(cuda) == want.dtype  # a V100 or T4: fp16, scaled
+    assert training_precision(cuda, amp=False) == Precision(None, False, True)
+    assert half_dtype(torch.device("mps")) == torch.float16

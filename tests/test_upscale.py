@@ -277,6 +277,22 @@ def test_evaluation_goes_in_tiles_with_the_same_numbers(nets):
     assert np.array_equal(tiled, whole) and tiled.dtype == np.float64
 
 
+def test_running_a_network_on_images_leaves_the_callers_model_as_it_was():
+    torch.manual_seed(0)
+    model = SRResNet(scale=2, blocks=1, width=8)  # batch norm: train and eval mode compute differently
+    with torch.no_grad():
+        model(torch.rand(4, 3, 12, 12))  # running statistics away from their initial values
+    model.train()
+    stats = {k: v.clone() for k, v in model.state_dict().items()}
+    low = np.random.default_rng(4).random((10, 12, 3))
+    got = as_method(model, "srresnet", "net", (2.0,)).run(low, (20, 24), 2)
+    assert model.training and all(m.training for m in model.modules())  # the caller's mode came back
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in stats.items())  # statistics untouched
+    with torch.no_grad():
+        want = model.eval()(torch.from_numpy(low).float().permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
+    np.testing.assert_allclose(got, np.clip(want, 0, 1), atol=1e-6)  # computed in eval mode
+
+
 def test_freed_memory_is_kept_for_the_next_tile_on_glibc():
     import platform
 

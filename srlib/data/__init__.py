@@ -3,7 +3,17 @@
 Chapter: the SR problem (book/sr_problem.md); appendix: data sets (book/data_sets.md).
 """
 
-from .datasets import BUILTIN_NAMES, DATASETS, builtin_images, dataset_dir, download, have, image_paths, load_images
+from .datasets import (
+    BUILTIN_NAMES,
+    DATASETS,
+    builtin_images,
+    dataset_dir,
+    download,
+    have,
+    image_paths,
+    load_images,
+    or_builtin,
+)
 from .degrade import bicubic_degrade, bicubic_restore, gaussian_degrade, modcrop
 from .image import (
     Photo,
@@ -23,6 +33,7 @@ from .resize import imresize, imresize_torch
 
 __all__ = [
     "BUILTIN_NAMES", "DATASETS", "builtin_images", "dataset_dir", "download", "have", "image_paths", "load_images",
+    "or_builtin",
     "bicubic_degrade", "bicubic_restore", "gaussian_degrade", "modcrop",
     "Photo", "check_photo_path", "read_photo", "save_photo",
     "quantize", "read_image", "rgb_to_y", "rgb_to_ycbcr", "save_image", "to_y", "ycbcr_to_rgb",
