@@ -50,6 +50,8 @@ from srlib.train import read_history, train
 # The reimplementations' Set5 PSNR in the same budgets: yjn870/SRCNN-pytorch on the AVX2 reference
 # machine, twtygqyy/pytorch-vdsr on a faster 2-core machine (issue 23).
 REFERENCE = {"srcnn": {"3": 31.49}, "vdsr": {"2": 34.60, "3": 31.79, "4": 29.62}}
+#: Issue 23's targets for the same budgets (Set5 PSNR, dB).
+TARGETS = {"srcnn": {"3": 32.0}, "vdsr": {"2": 35.1, "3": 32.3, "4": 30.1}}
 CONVERSION = Path(__file__).with_name("results") / "race-conversion.json"  # --check-conversion's record
 #: Issue 23's reference machine, as its tracker measured it.
 REFERENCE_MACHINE = {"cores": 2, "kernels": "AVX2", "conv_gflops": 90}

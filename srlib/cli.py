@@ -116,7 +116,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     import signal
 
     from . import checkpoint
-    from .data import have
+    from .data import or_builtin
     from .evaluate import evaluate, format_table
     from .inference import as_method, load_model
     from .recipes import RECIPES, Recipe
@@ -136,7 +136,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "val_every": args.val_every,
         "generator": args.generator, "content_layer": args.content_layer, "workers": args.workers,
         "adversarial_weight": args.adversarial_weight,
-        "clip_value": args.clip_value,
+        "clip_value": args.clip_value, "warmup": args.warmup, "loss": args.loss,
     }.items() if v is not None}
     base = RECIPES[name]
     last_ckpt = Path(args.out) / "last.pt"
@@ -177,7 +177,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if int(os.environ.get("RANK", 0)) == 0:
             model, info = load_model(last)
             method = as_method(model, info["kind"], f"{args.model} ({Path(args.out).name})", None)
-            results = evaluate(method, [r.val_data if have(r.val_data) else "builtin"], list(r.scales))
+            results = evaluate(method, [or_builtin(r.val_data)], list(r.scales))
             print(format_table(results, method.name))
             print(f"checkpoint: {last}")
     except _Interrupted as e:
@@ -363,6 +363,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--schedule", choices=["step", "cosine", "constant"],
                    help="learning-rate schedule: divided by 10 in steps, a cosine down to zero at the last "
                         "iteration, or constant")
+    t.add_argument("--loss", choices=["mse", "euclidean", "log-mse", "log-l1"],
+                   help="training loss: the MSE, Caffe's Euclidean (the papers'), or for VDSR's mixed scales the "
+                        "mean over scales of the log MSE or log L1 error")
+    t.add_argument("--warmup", type=int, metavar="N",
+                   help="raise the learning rate linearly over the first N iterations (0: none)")
     t.add_argument("--clip", choices=["adjustable", "value", "norm", "none"],
                    help="gradient clipping: VDSR's adjustable, a fixed value range, the global norm, or none")
     t.add_argument("--clip-value", type=float)

@@ -1,4 +1,5 @@
-"""The losses of the book: MSE, SRGAN's VGG content loss and adversarial loss, TV.
+"""The losses of the book: MSE and Caffe's Euclidean, VDSR's per-scale log-MSE, SRGAN's content and
+adversarial losses.
 
 Chapters: SRCNN and VDSR (the MSE), SRGAN (book/srgan.md, notebook 04: the other losses), the
 performance appendix (the per-scale log-MSE of the ``vdsr-cpu`` preset).
@@ -14,8 +15,8 @@ from torch import nn
 
 from .models.vgg import VGG19Features
 
-__all__ = ["mse", "euclidean", "log_mse_per_scale", "ContentLoss", "adversarial_loss", "generator_loss",
-           "discriminator_loss", "PerceptualLoss", "tv_loss"]
+__all__ = ["mse", "euclidean", "log_mse_per_scale", "log_l1_per_scale", "ContentLoss", "adversarial_loss",
+           "generator_loss", "discriminator_loss"]
 
 
 def mse(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
@@ -35,6 +36,15 @@ def log_mse_per_scale(sr: torch.Tensor, hr: torch.Tensor, scales: torch.Tensor) 
     mixed-scale batch (VDSR) is dominated by the large errors of x4 and learns x2 last. Its
     gradient is each scale's MSE gradient divided by that MSE. ``scales``: each sample's scale."""
     err = (sr - hr).pow(2).flatten(1).mean(1)
+    return torch.stack([err[scales == s].mean().log() for s in torch.unique(scales)]).mean()
+
+
+def log_l1_per_scale(sr: torch.Tensor, hr: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+    """:func:`log_mse_per_scale` with the mean absolute error (L1) in place of the MSE: the same
+    balance between scales, with the L1 error that Zhao et al. (2017) and EDSR (Lim et al., 2017)
+    train restoration networks with, an option of the ``vdsr-cpu`` preset tested in the
+    performance appendix."""
+    err = (sr - hr).abs().flatten(1).mean(1)
     return torch.stack([err[scales == s].mean().log() for s in torch.unique(scales)]).mean()
 
 
@@ -75,22 +85,3 @@ def generator_loss(content: torch.Tensor, fake_logits: torch.Tensor, weight: flo
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """The discriminator's side of eq. (2): -log D(real) - log(1 - D(fake)), from logits."""
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
-
-
-def tv_loss(x: torch.Tensor) -> torch.Tensor:
-    """Total variation (mean absolute difference of neighbouring pixels), an optional regulariser."""
-    return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean()
-
-
-class PerceptualLoss(nn.Module):
-    """SRGAN eq. (3): content loss + 1e-3 x adversarial loss (+ optional ``tv`` x TV)."""
-
-    def __init__(self, layer: str = "relu5_4", weights="imagenet", adversarial_weight: float = 1e-3,
-                 tv: float = 0.0):
-        super().__init__()
-        self.content = ContentLoss(layer, weights)
-        self.adversarial_weight, self.tv = adversarial_weight, tv
-
-    def forward(self, sr: torch.Tensor, hr: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-        loss = self.content(sr, hr) + self.adversarial_weight * adversarial_loss(fake_logits)
-        return loss + self.tv * tv_loss(sr) if self.tv else loss

@@ -30,7 +30,7 @@ class Recipe:
     data: str = "T91"
     scales: tuple = (3,)
     patch: dict = field(default_factory=dict)  # arguments of the patch set
-    loss: str = "mse"  # "mse" (mean), "euclidean" (Caffe's: sum / 2N, as SRCNN and VDSR), "log-mse" (VDSR: per scale)
+    loss: str = "mse"  # "mse" (mean), "euclidean" (Caffe's: sum / 2N, as SRCNN and VDSR), "log-mse", "log-l1" (VDSR)
     optimizer: str = "sgd"  # "sgd" or "adam"
     lr: float = 1e-4
     lr_last: float | None = None  # SRCNN: a separate rate for the last layer
@@ -44,6 +44,7 @@ class Recipe:
     lr_step: int = 0
     lr_step_epochs: float | None = None  # if set, replaces lr_step
     lr_gamma: float = 0.1
+    warmup: int = 0  # iterations over which the rate rises linearly from base/warmup to base (0: none)
     clip: str | None = None  # "adjustable" (VDSR), "value" (fixed [-theta, theta]), "norm" (global norm)
     clip_value: float = 0.01  # theta, the bound of each weight's step lr * g ("vdsr": 1e-4, measured, see book/gpu.md)
     # SRGAN
@@ -95,7 +96,7 @@ class Recipe:
         options = {"scales": "--scale", "batch_size": "--batch-size", "iterations": "--iterations",
                    "epochs": "--epochs", "minutes": "--minutes", "lr": "--lr", "val_every": "--val-every",
                    "clip_value": "--clip-value", "workers": "--workers", "optimizer": "--optimizer",
-                   "clip": "--clip", "patch": "--patch-size",
+                   "clip": "--clip", "patch": "--patch-size", "warmup": "--warmup", "loss": "--loss",
                    "adversarial_weight": "--adversarial-weight", "content_layer": "--content-layer"}
 
         def whole(v, least):
@@ -121,12 +122,13 @@ class Recipe:
         need(positive(self.lr), "lr", "a positive number")
         need(positive(self.clip_value) or (self.clip is None and self.clip_value == 0), "clip_value",
              "a positive number" + (" (or 0 with no clipping)" if self.clip is None else ""))
+        need(whole(self.warmup, 0), "warmup", "a whole number of at least 0")
         need(self.workers is None or whole(self.workers, 0), "workers", "a whole number of at least 0")
         need(self.optimizer in ("sgd", "adam"), "optimizer", "'sgd' or 'adam'")
         need(self.schedule in ("step", "cosine", "constant"), "schedule", "'step', 'cosine' or 'constant'")
         need(self.clip in (None, "adjustable", "value", "norm"), "clip", "'adjustable', 'value', 'norm' or None")
-        need(self.loss in ("mse", "euclidean") or (self.loss == "log-mse" and self.kind == "vdsr"), "loss",
-             "'mse' or 'euclidean' ('log-mse' for VDSR's mixed scales)")
+        need(self.loss in ("mse", "euclidean") or (self.loss in ("log-mse", "log-l1") and self.kind == "vdsr"),
+             "loss", "'mse' or 'euclidean' ('log-mse' or 'log-l1' for VDSR's mixed scales)")
         need(self.content_layer == "mse" or self.content_layer in layer_names(), "content_layer",
              "'mse' or a VGG19 layer such as 'relu2_2' or 'relu5_4'")
         need(isinstance(self.adversarial_weight, numbers.Real) and math.isfinite(self.adversarial_weight)
@@ -179,12 +181,13 @@ RECIPES: dict[str, Recipe] = {
                         batch_size=16, iterations=20_000, schedule="cosine", val_every=1000,
                         patch=dict(size=41, stride=41), cpu_amp=True),
     # The same in float32, the precision of most readers' CPUs: batches of 8 (twice the steps for
-    # the same cost per patch), the log of each scale's MSE as the loss (log-mse), so that x2's
-    # small errors count as much as x4's large ones from the first steps, twice the rate (2e-3
-    # falls to bicubic's output), and 32x32 patches instead of 41x41 (more steps for the same
-    # pixels) (benchmarks/race.py, benchmarks/results/cpu-recipes.json).
+    # the same cost per patch), the log of each scale's error as the loss, so that x2's small
+    # errors count as much as x4's large ones from the first steps, with the L1 error (log-l1,
+    # ahead of log-mse at every scale in the race's budget), twice the rate (2e-3 falls to
+    # bicubic's output), and 32x32 patches instead of 41x41 (more steps for the same pixels)
+    # (benchmarks/race.py, benchmarks/results/cpu-recipes.json).
     "vdsr-cpu": Recipe("vdsr", model_config=dict(depth=20), data="291", scales=(2, 3, 4), optimizer="adam", lr=1e-3,
-                       loss="log-mse", batch_size=8, iterations=40_000, schedule="cosine", val_every=1000,
+                       loss="log-l1", batch_size=8, iterations=40_000, schedule="cosine", val_every=1000,
                        patch=dict(size=32, stride=32), cpu_amp=True),
     # SRResNet, section 3.2: Adam (beta1 0.9), lr 1e-4, MSE on 96x96 HR crops, batch 16.
     "srresnet": Recipe("srresnet", model_config=dict(scale=4, blocks=16), data="DIV2K", scales=(4,), optimizer="adam",

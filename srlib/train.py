@@ -43,14 +43,23 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from . import checkpoint
-from .data.datasets import dataset_dir, load_images
+from .data.datasets import load_images, or_builtin
 from .data.degrade import bicubic_degrade
 from .data.patches import SRCNNPatches, SRGANPatches, VDSRPatches
-from .device import cpu_has_native_bf16, pick_device
+from .device import pick_device, training_precision
 from .errors import SRError
 from .evaluate import evaluate
 from .inference import as_method
-from .losses import ContentLoss, adversarial_loss, discriminator_loss, euclidean, generator_loss, log_mse_per_scale, mse
+from .losses import (
+    ContentLoss,
+    adversarial_loss,
+    discriminator_loss,
+    euclidean,
+    generator_loss,
+    log_l1_per_scale,
+    log_mse_per_scale,
+    mse,
+)
 from .models import RGB_KINDS, SRCNN, Discriminator, make_model
 from .perceptual import discriminator_verdict
 from .recipes import Recipe
@@ -86,10 +95,11 @@ def clip_gradients(params, mode: str | None, theta: float, lr: float) -> float:
     return norm
 
 
-# Recipe.loss: the MSE, Caffe's Euclidean loss (the papers'), or the mean log MSE over the batch's
-# scales (VDSR's mixed scales; the batch's third item is each sample's scale)
+# Recipe.loss: the MSE, Caffe's Euclidean loss (the papers'), or the mean log MSE (or L1 error) over
+# the batch's scales (VDSR's mixed scales; the batch's third item is each sample's scale)
 LOSSES = {"mse": lambda sr, hr, batch: mse(sr, hr), "euclidean": lambda sr, hr, batch: euclidean(sr, hr),
-          "log-mse": lambda sr, hr, batch: log_mse_per_scale(sr, hr, batch[2].to(sr.device))}
+          "log-mse": lambda sr, hr, batch: log_mse_per_scale(sr, hr, batch[2].to(sr.device)),
+          "log-l1": lambda sr, hr, batch: log_l1_per_scale(sr, hr, batch[2].to(sr.device))}
 
 
 class _Stop(Exception):
@@ -150,13 +160,10 @@ class Trainer:
         self._build_more()
         self.optimizer = self._optimizer(self.model, recipe.lr, recipe.lr_last)
         cuda = self.device.type == "cuda"
-        cpu_bf16 = self.device.type == "cpu" and recipe.amp and recipe.cpu_amp and cpu_has_native_bf16()
-        self.amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else (
-            torch.bfloat16 if cpu_bf16 else None)
-        self.use_amp = bool(recipe.amp and cuda) or cpu_bf16
-        scaler_on = cuda and self.use_amp and self.amp_dtype == torch.float16
-        self.scalers = [torch.amp.GradScaler("cuda", enabled=scaler_on) for _ in range(2)]
-        self.channels_last = cuda or cpu_bf16
+        precision = training_precision(self.device, recipe.amp, recipe.cpu_amp)
+        self.amp_dtype, self.use_amp = precision.dtype, precision.dtype is not None
+        self.scalers = [torch.amp.GradScaler("cuda", enabled=precision.scaled) for _ in range(2)]
+        self.channels_last = precision.channels_last
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.total = int(recipe.epochs * self.steps_per_epoch) if recipe.epochs else recipe.iterations
@@ -254,14 +261,15 @@ class Trainer:
 
     # ----- schedule ---------------------------------------------------------------------
     def lr_factor(self, it: int) -> float:
-        """Multiplier of the base learning rates at iteration ``it``."""
+        """Multiplier of the base learning rates at iteration ``it``: the warm-up's ramp times the schedule."""
         r = self.recipe
+        ramp = min(1.0, (it + 1) / r.warmup) if r.warmup else 1.0  # linear warm-up (Goyal et al., 2017)
         if r.schedule == "constant":
-            return 1.0
+            return ramp
         if r.schedule == "step":
-            return r.lr_gamma ** (it // self.lr_step) if self.lr_step else 1.0
+            return ramp * (r.lr_gamma ** (it // self.lr_step) if self.lr_step else 1.0)
         if r.schedule == "cosine":
-            return 0.5 * (1 + math.cos(math.pi * min(it, self.total) / max(self.total, 1)))
+            return ramp * 0.5 * (1 + math.cos(math.pi * min(it, self.total) / max(self.total, 1)))
         raise SRError(f"unknown schedule {r.schedule!r}: use 'step', 'cosine' or 'constant'")
 
     def _set_lr(self, it: int) -> float:
@@ -370,16 +378,11 @@ class Trainer:
     # ----- validation and history -------------------------------------------------------
     def _val_data(self) -> str:
         """The validation set, or the builtin images where it is not on this machine."""
-        data = self.recipe.val_data
-        try:
-            dataset_dir(data, download_missing=False) if data != "builtin" else None
-        except SRError:
-            data = "builtin"
-        return data
+        return or_builtin(self.recipe.val_data)
 
     def _as_method(self):
-        """The network as an evaluate Method, on a copy: the trained model keeps its mode and
-        wrappers (evaluate needs eval mode)."""
+        """The network as an evaluate Method, on a plain copy of its weights: without the DDP or
+        compiled wrappers and the channels_last layout of the model being trained."""
         model = make_model(self.kind, self.model_config).to(self.device)
         model.load_state_dict(self.model.state_dict())
         return as_method(model, self.kind, self.kind, None)

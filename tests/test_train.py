@@ -15,7 +15,7 @@ from srlib.data import builtin_images, save_image
 from srlib.device import cpu_has_native_bf16
 from srlib.evaluate import evaluate
 from srlib.inference import as_method, load_model
-from srlib.losses import log_mse_per_scale, mse
+from srlib.losses import log_l1_per_scale, log_mse_per_scale, mse
 from srlib.models import VDSR as VDSRNet
 from srlib.models import make_model
 from srlib.pretrained import load
@@ -65,6 +65,8 @@ def test_resume_is_bitwise_exact(tmp_path, r):
     t = _StopAt(r, tmp_path / "b", progress=False)
     t.stop_at = r.iterations // 2 + 1  # not on a checkpoint boundary, across an epoch for SRCNN
     t.fit()
+    if r.kind == "srcnn":  # stopped inside the first epoch; the resumed run then crosses into the second
+        assert t.stop_at < t.steps_per_epoch < r.iterations
     mid = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
     assert mid["iteration"] == t.stop_at
     resumed = Trainer(r, tmp_path / "b", resume=True, progress=False).fit()
@@ -125,11 +127,6 @@ def test_cpu_amp_trains_in_bf16_only_where_the_cpu_has_it(tmp_path):
     assert not all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_srcnn_resume_happens_mid_epoch_and_then_crosses_one(tmp_path):
-    t = Trainer(SRCNN, tmp_path, progress=False)
-    assert SRCNN.iterations // 2 + 1 < t.steps_per_epoch < SRCNN.iterations
-
-
 def test_adjustable_clipping_bounds_every_element():
     p = torch.nn.Parameter(torch.zeros(5))
     p.grad = torch.tensor([-100.0, -0.05, 0.0, 0.05, 100.0])
@@ -166,12 +163,44 @@ def test_log_mse_per_scale_is_the_mean_psnr_loss_and_weighs_each_scale_by_its_er
     assert pull(4.0) > 50 * pull(2.0)
 
 
-def test_vdsr_trains_with_the_log_mse_loss_and_other_kinds_refuse_it(tmp_path):
-    r = VDSR.replace(loss="log-mse", optimizer="adam", lr=1e-3, iterations=6, val_every=6)
+def test_log_l1_per_scale_balances_the_scales_with_the_absolute_error():
+    g = torch.Generator().manual_seed(0)
+    hr = torch.rand(6, 1, 8, 8, generator=g)
+    scales = torch.tensor([2.0, 4.0, 2.0, 4.0, 4.0, 2.0])
+    amp = torch.where(scales == 2, 0.01, 0.1)[:, None, None, None]  # x4's errors 10 times x2's
+    sr = (hr + amp * torch.randn(6, 1, 8, 8, generator=g)).requires_grad_()
+    loss = log_l1_per_scale(sr, hr, scales)
+    per_scale = [(sr - hr)[scales == s].abs().mean() for s in (2.0, 4.0)]
+    assert loss.item() == pytest.approx(sum(v.log() for v in per_scale).item() / 2, rel=1e-6)
+    loss.backward()
+    pull = [(sr.grad * (sr - hr).detach())[scales == s].sum().item() for s in (2.0, 4.0)]
+    assert pull == pytest.approx([0.5, 0.5], rel=1e-4)  # each scale the same, whatever the size of its errors
+
+
+@pytest.mark.parametrize("loss", ["log-mse", "log-l1"])
+def test_vdsr_trains_with_the_per_scale_log_losses_and_other_kinds_refuse_them(tmp_path, loss):
+    r = VDSR.replace(loss=loss, optimizer="adam", lr=1e-3, iterations=6, val_every=6)
     hist = read_history(Trainer(r, tmp_path / "v", progress=False).fit().parent / "history.csv")
-    assert hist[-1]["loss"] < 0 and hist[-1]["psnr_x2"] > 0  # the log of MSEs well below 1
+    assert hist[-1]["loss"] < 0 and hist[-1]["psnr_x2"] > 0  # the log of errors well below 1
     with pytest.raises(SRError, match="log-mse"):
-        SRCNN.replace(loss="log-mse").check()
+        SRCNN.replace(loss=loss).check()
+
+
+def test_warmup_ramps_the_rate_linearly_then_follows_the_schedule(tmp_path):
+    plain = Trainer(VDSR.replace(schedule="cosine"), tmp_path / "p", progress=False)
+    warm = Trainer(VDSR.replace(schedule="cosine", warmup=4), tmp_path / "w", progress=False)
+    got = [warm.lr_factor(i) for i in range(VDSR.iterations)]
+    want = [plain.lr_factor(i) * min(1, (i + 1) / 4) for i in range(VDSR.iterations)]
+    assert got == pytest.approx(want) and got[0] == pytest.approx(0.25) and got[3] == pytest.approx(plain.lr_factor(3))
+    with pytest.raises(SRError, match="warmup"):
+        VDSR.replace(warmup=-1).check()
+    p = _cli("train", "vdsr", "--data", "builtin", "--val-data", "builtin", "--scale", "2", "--iterations", "2",
+             "--batch-size", "4", "--model-set", "depth=3", "width=8", "--warmup", "7", "--out", str(tmp_path / "c"),
+             "--quiet")
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert torch.load(tmp_path / "c" / "last.pt", weights_only=True)["recipe"]["warmup"] == 7
+    p = _cli("train", "vdsr", "--data", "builtin", "--warmup", "-1", "--out", str(tmp_path / "d"), "--quiet")
+    assert p.returncode == 2 and "--warmup" in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
 
 
 def test_divergence_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path):
