@@ -2,7 +2,7 @@
 
 A notebook runs in *quick* mode by default (a few minutes on two CPU cores) and at the
 papers' scale when ``SRLIB_FULL=1`` is set in the environment (or ``full=True`` is passed).
-Chapters: every notebook (notebooks/*.ipynb) and every chapter that runs code; the preface
+Chapters: every notebook (``notebooks/*.ipynb``) and every chapter that runs code; the preface
 (book/preface.md) explains the two modes.
 """
 
