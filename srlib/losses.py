@@ -30,13 +30,18 @@ def euclidean(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     return (sr - hr).pow(2).sum() / (2 * sr.shape[0])
 
 
+def _mean_log_per_scale(err: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+    """The mean over the scales in the batch of the log of each scale's mean of ``err`` (one per sample)."""
+    return torch.stack([err[scales == s].mean().log() for s in torch.unique(scales)]).mean()
+
+
 def log_mse_per_scale(sr: torch.Tensor, hr: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
     """The mean, over the scales in the batch, of the log of each scale's MSE: minimising it
     maximises the mean PSNR across scales (PSNR is -10 log10 MSE), where the plain MSE of a
     mixed-scale batch (VDSR) is dominated by the large errors of x4 and learns x2 last. Its
     gradient is each scale's MSE gradient divided by that MSE. ``scales``: each sample's scale."""
     err = (sr - hr).pow(2).flatten(1).mean(1)
-    return torch.stack([err[scales == s].mean().log() for s in torch.unique(scales)]).mean()
+    return _mean_log_per_scale(err, scales)
 
 
 def log_l1_per_scale(sr: torch.Tensor, hr: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
@@ -45,7 +50,7 @@ def log_l1_per_scale(sr: torch.Tensor, hr: torch.Tensor, scales: torch.Tensor) -
     train restoration networks with, an option of the ``vdsr-cpu`` preset tested in the
     performance appendix."""
     err = (sr - hr).abs().flatten(1).mean(1)
-    return torch.stack([err[scales == s].mean().log() for s in torch.unique(scales)]).mean()
+    return _mean_log_per_scale(err, scales)
 
 
 class ContentLoss(nn.Module):
