@@ -28,7 +28,7 @@ from .device import half_dtype
 from .errors import SRError
 from .evaluate import Method
 from .models import RGB_KINDS, SRCNN, make_model
-from .receptive import receptive_field
+from .receptive import receptive_field, upscale_factor
 
 __all__ = ["load_model", "as_method", "upscale", "upscale_photo", "evaluating",
            "model_input", "run_tiled", "margin", "tile_size", "available_memory", "keep_freed_memory", "CPU_TILE"]
@@ -101,8 +101,8 @@ def _widest(model: nn.Module) -> tuple[float, int]:
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             widest = max(widest, m.out_channels * area)
-        elif isinstance(m, nn.PixelShuffle):
-            area *= m.upscale_factor**2
+        elif isinstance(m, (nn.PixelShuffle, nn.Upsample)):
+            area *= upscale_factor(m) ** 2
     return widest, round(math.sqrt(area))
 
 

@@ -15,13 +15,21 @@ from torch import nn
 
 from .models.vgg import VGG19Features
 
-__all__ = ["mse", "euclidean", "log_mse_per_scale", "log_l1_per_scale", "ContentLoss", "adversarial_loss",
+__all__ = ["mse", "srgan_mse", "euclidean", "log_mse_per_scale", "log_l1_per_scale", "ContentLoss", "adversarial_loss",
            "generator_loss", "discriminator_loss"]
 
 
 def mse(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     """Pixel-wise mean squared error (SRCNN eq. 4, VDSR, SRResNet)."""
     return F.mse_loss(sr, hr)
+
+
+def srgan_mse(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+    """SRGAN's pixel MSE (eq. 4, the content loss of SRGAN-MSE): the paper computes it on images
+    scaled to [-1, 1] (section 3.2), 4 x the MSE of our [0, 1] images. The factor is what sets the
+    adversarial loss's weight of 1e-3 against the content loss: on [0, 1] it would weigh 4 times
+    the paper's (Adam is blind to the scale of the whole loss, not to this ratio)."""
+    return 4 * F.mse_loss(sr, hr)
 
 
 def euclidean(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
@@ -70,10 +78,11 @@ class ContentLoss(nn.Module):
 
     @torch.no_grad()
     def calibrate(self, sr: torch.Tensor, hr: torch.Tensor) -> float:
-        """Set ``rescale`` so that the loss on ``(sr, hr)`` equals their pixel MSE, and return it.
-        Random VGG features have no meaningful scale: the paper's 1/12.75 is for ImageNet's."""
+        """Set ``rescale`` so that the loss on ``(sr, hr)`` equals their pixel MSE as SRGAN computes it
+        (:func:`srgan_mse`), and return it. Random VGG features have no meaningful scale: the
+        paper's 1/12.75 puts ImageNet's at that of its pixel MSE."""
         self.rescale = 1.0
-        self.rescale = math.sqrt(F.mse_loss(sr, hr).item() / max(self(sr, hr).item(), 1e-20))
+        self.rescale = math.sqrt(srgan_mse(sr, hr).item() / max(self(sr, hr).item(), 1e-20))
         return self.rescale
 
 

@@ -27,7 +27,7 @@ from torch import nn
 
 from .data.resize import resize_matrix
 from .errors import SRError
-from .losses import ContentLoss, adversarial_loss, discriminator_loss, generator_loss, mse
+from .losses import ContentLoss, adversarial_loss, discriminator_loss, generator_loss, srgan_mse
 from .models import Discriminator, VGG19Features
 
 __all__ = ["VGGChoice", "choose_vgg", "vgg_features", "downscale_operator", "same_lr_candidates",
@@ -151,7 +151,7 @@ def fine_tune(generator: nn.Module, data, cfg: FineTune, choice: VGGChoice | Non
     gen = copy.deepcopy(generator).to(device)
     gen.train(cfg.batchnorm_stats)
     if cfg.content == "mse":
-        content = mse
+        content = srgan_mse
     else:
         content = content_loss(cfg.content, choice or VGGChoice(None), cfg.seed).to(device)
     opt = torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=(0.9, 0.999))

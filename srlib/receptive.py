@@ -64,12 +64,23 @@ class RF:
         return sum(1 for x in self.layers if x.kernel > 1 or x.stride > 1)
 
 
+def upscale_factor(m: nn.PixelShuffle | nn.Upsample) -> int:
+    """The whole factor by which a sub-pixel shuffle or a nearest-neighbour enlargement multiplies each side."""
+    if isinstance(m, nn.PixelShuffle):
+        return m.upscale_factor
+    r = m.scale_factor
+    if m.mode != "nearest" or m.size is not None or r is None or isinstance(r, tuple) or float(r) != int(r):
+        raise ValueError(f"only a nearest-neighbour Upsample by a whole factor is supported, got {m}")
+    return int(r)
+
+
 def receptive_field(model: nn.Module) -> RF:
     """The theoretical receptive field of ``model``, from its layers in forward order.
 
     Walks the module tree in registration order (which is the forward order of every srlib
     network). A convolution or pooling of kernel k, dilation d, stride s widens the field by
-    ``(k - 1) d jump`` and multiplies the jump by s; a ``PixelShuffle(r)`` divides it by r.
+    ``(k - 1) d jump`` and multiplies the jump by s; a ``PixelShuffle(r)`` or a nearest-neighbour
+    ``Upsample`` by r divides it by r.
     For residual networks the longest path counts: an identity skip does not widen it.
     """
     size, jump, trace = 1.0, 1.0, []
@@ -80,8 +91,8 @@ def receptive_field(model: nn.Module) -> RF:
             size += (k - 1) * d * jump  # r_l = r_{l-1} + (k_l - 1) d_l j_{l-1}
             jump *= s  # j_l = j_{l-1} s_l
             trace.append(Layer(name, k, s, d, size, jump))
-        elif isinstance(m, nn.PixelShuffle):
-            jump /= m.upscale_factor  # r outputs per input step
+        elif isinstance(m, (nn.PixelShuffle, nn.Upsample)):
+            jump /= upscale_factor(m)  # r outputs per input step (nearest: each a copy of one input)
             trace.append(Layer(name, 1, 1, 1, size, jump))
         elif isinstance(m, _GLOBAL):
             raise ValueError(f"{name} ({type(m).__name__}) sees the whole input: the receptive field of the "

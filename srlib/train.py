@@ -59,10 +59,12 @@ from .losses import (
     log_l1_per_scale,
     log_mse_per_scale,
     mse,
+    srgan_mse,
 )
 from .models import RGB_KINDS, SRCNN, Discriminator, make_model
 from .perceptual import discriminator_verdict
 from .recipes import Recipe
+from .spectrum import periodic_energy_ratio
 
 __all__ = ["clip_gradients", "Trainer", "GANTrainer", "train", "read_history", "plot_history", "TrainingDiverged"]
 
@@ -583,7 +585,7 @@ class GANTrainer(Trainer):
         self.disc_net = self.disc  # wrapped for DistributedDataParallel by _wrap_more
         self.opt_disc = self._optimizer(self.disc, r.lr, None)
         if r.content_layer == "mse":  # SRGAN-MSE (Table 1): the pixel MSE as the content loss
-            self.content = mse
+            self.content = srgan_mse
             return
         self.content = ContentLoss(r.content_layer, r.vgg_weights).to(self.device)
         if r.vgg_weights is None:  # random features: the loss starts at the pixel MSE on a fixed batch
@@ -611,15 +613,19 @@ class GANTrainer(Trainer):
             self.content.rescale = s.get("content_rescale", self.content.rescale)
 
     def validate(self) -> dict:
-        """PSNR/SSIM, and the discriminator's verdict on the same crops of the validation HR
-        images and of the generator's outputs (``d_real``, ``d_generated``, ``d_accuracy``)."""
+        """PSNR/SSIM, the discriminator's verdict on the same crops of the validation HR images and
+        of the generator's outputs (``d_real``, ``d_generated``, ``d_accuracy``), and how much of a
+        grid the outputs have (``grid_ratio``: their energy at the frequencies of a pattern that
+        repeats every ``scale`` pixels, over the HR images', the median image; about 1 without one)."""
         out = super().validate()
         scale = int(self.recipe.scales[0])
         hrs = [im / 255.0 if im.dtype == np.uint8 else im for _, im in load_images(self._val_data(), scale)]
         hrs = [im if im.ndim == 3 else np.repeat(im[..., None], 3, -1) for im in hrs]
         run = self._as_method().run
         outs = [run(np.clip(bicubic_degrade(hr, scale), 0, 1), hr.shape, scale) for hr in hrs]
-        return {**out, **{k: round(v, 4) for k, v in discriminator_verdict(self.disc, hrs, outs).items()}}
+        grid = float(np.median([periodic_energy_ratio(o, h, scale) for o, h in zip(outs, hrs, strict=True)]))
+        return {**out, **{k: round(v, 4) for k, v in discriminator_verdict(self.disc, hrs, outs).items()},
+                "grid_ratio": round(grid, 3)}
 
     def step(self, batch, learning_rate: float) -> dict:
         lr_img, hr = self._to(batch[0]), self._to(batch[1])

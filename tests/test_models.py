@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from srlib import SRError
-from srlib.losses import ContentLoss, adversarial_loss, discriminator_loss, generator_loss, mse
+from srlib.losses import ContentLoss, adversarial_loss, discriminator_loss, generator_loss, mse, srgan_mse
 from srlib.models import SRCNN, VDSR, Discriminator, SRResNet, VGG19Features
 from srlib.models.vgg import layer_names
 
@@ -70,6 +70,23 @@ def test_srresnet_scales(scale):
     assert n_shuffles == {2: 1, 3: 1, 4: 2}[scale]
 
 
+def test_srresnet_nearest_upsampling_keeps_a_flat_region_flat():
+    """A flat LR image: the paper's sub-pixel stages give each position of a 4 x 4 output block its
+    own value (a grid of period 4, even at initialisation); resize-convolution cannot."""
+    flat = torch.full((1, 3, 48, 48), 0.5)
+    for upsample, grid in [("subpixel", True), ("nearest", False)]:
+        torch.manual_seed(0)
+        m = SRResNet(4, blocks=2, width=16, upsample=upsample).eval()
+        with torch.no_grad():
+            inner = m(flat)[0, :, 88:104, 88:104]  # far from the borders' zero padding
+        assert m.config["upsample"] == upsample
+        assert (inner.std((1, 2)).max().item() > 1e-4) == grid, upsample  # spatial, in each channel
+        if grid:  # the pattern repeats every 4 pixels, exactly
+            assert torch.allclose(inner[:, :4, :4].repeat(1, 4, 4), inner, atol=1e-6)
+    with pytest.raises(ValueError, match="upsample"):
+        SRResNet(4, blocks=1, upsample="bicubic")
+
+
 def test_discriminator():
     d = Discriminator(96)
     assert d(torch.rand(3, 3, 96, 96)).shape == (3,)
@@ -120,6 +137,8 @@ def _offline(*args, **kwargs):
 def test_losses():
     x, y = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8)
     assert mse(x, y).item() == pytest.approx(((x - y) ** 2).mean().item())
+    # SRGAN's MSE is on images scaled to [-1, 1] (its section 3.2): the weight 1e-3 of eq. (3) is against it.
+    assert srgan_mse(x, y).item() == pytest.approx(((2 * x - 1 - (2 * y - 1)) ** 2).mean().item(), rel=1e-6)
     logits = torch.tensor([-30.0, 0.0, 30.0])
     # -log sigmoid(l), stable for large |l|
     assert torch.allclose(adversarial_loss(logits), torch.tensor([30.0, 0.6931472, 0.0]).mean(), atol=1e-6)

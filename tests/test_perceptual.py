@@ -105,10 +105,10 @@ def test_fine_tune_changes_a_copy_and_trains_a_discriminator():
     assert not torch.equal(run.model.tail.weight, g.tail.weight)
     assert len(run.history) == 3 and {"content", "adversarial", "d_loss"} <= set(run.history[0])
     assert run.discriminator is not None and not run.discriminator.training
-    # Random features are calibrated: the content loss starts at the pixel MSE of the first batch.
+    # Random features are calibrated: the content loss starts at SRGAN's pixel MSE (on [-1, 1]) of the first batch.
     run0 = fine_tune(g, data[:1], FineTune("relu2_2", steps=1, batch_size=2, lr=0.0))  # the same batch twice
     with torch.no_grad():
-        pixel = torch.nn.functional.mse_loss(g(data[0][0][None]), hr[:1]).item()
+        pixel = torch.nn.functional.mse_loss(2 * g(data[0][0][None]) - 1, 2 * hr[:1] - 1).item()
     assert run0.history[0]["content"] == pytest.approx(pixel, rel=1e-3)
     assert fine_tune(g, data, FineTune("mse", steps=2, batch_size=2)).discriminator is None
 
@@ -135,7 +135,7 @@ def test_discriminator_warmup_trains_only_the_discriminator():
     assert not torch.equal(warm.discriminator.classifier[-1].weight, cold.discriminator.classifier[-1].weight)
 
 
-def test_calibrated_content_loss_starts_at_the_pixel_mse():
+def test_calibrated_content_loss_starts_at_srgans_pixel_mse():
     torch.manual_seed(0)
     hr = torch.rand(2, 3, 32, 32)
     sr = hr + 0.05 * torch.randn_like(hr)
@@ -143,7 +143,8 @@ def test_calibrated_content_loss_starts_at_the_pixel_mse():
     assert abs(loss(sr, hr).item() / torch.nn.functional.mse_loss(sr, hr).item() - 1) > 0.5  # 1/12.75: another scale
     rescale = loss.calibrate(sr, hr)
     assert loss.rescale == rescale
-    assert loss(sr, hr).item() == pytest.approx(torch.nn.functional.mse_loss(sr, hr).item(), rel=1e-4)
+    # SRGAN's pixel MSE: on images scaled to [-1, 1] (section 3.2), 4 times that of [0, 1] images.
+    assert loss(sr, hr).item() == pytest.approx(torch.nn.functional.mse_loss(2 * sr - 1, 2 * hr - 1).item(), rel=1e-4)
 
 
 def test_crop_grid_cuts_the_same_crops_of_images_of_the_same_shapes(rng):

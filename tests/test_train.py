@@ -15,7 +15,7 @@ from srlib.data import builtin_images, save_image
 from srlib.device import cpu_has_native_bf16
 from srlib.evaluate import evaluate
 from srlib.inference import as_method, load_model
-from srlib.losses import log_l1_per_scale, log_mse_per_scale, mse
+from srlib.losses import log_l1_per_scale, log_mse_per_scale, mse, srgan_mse
 from srlib.models import VDSR as VDSRNet
 from srlib.models import make_model
 from srlib.pretrained import load
@@ -510,7 +510,7 @@ def test_srgan_with_the_mse_as_content_loss(tmp_path):
     r = recipe("srgan", model_config=dict(scale=4, blocks=1, width=8), content_layer="mse", data="builtin",
                val_data="builtin", batch_size=4, iterations=2, val_every=2, patch=dict(size=32, stride=64))
     t = Trainer(r, tmp_path / "m", progress=False)
-    assert t.content is mse  # SRGAN-MSE: no VGG network at all
+    assert t.content is srgan_mse  # SRGAN-MSE: no VGG network at all, the MSE on [-1, 1] as the paper
     ckpt = torch.load(t.fit(), weights_only=True)
     assert ckpt["content_rescale"] == 1.0 and ckpt["iteration"] == 2
     row = read_history(tmp_path / "m" / "history.csv")[-1]
@@ -533,7 +533,8 @@ def test_srresnet_then_srgan_from_it(tmp_path):
     assert {"content", "adversarial", "d_loss", "psnr_x4"} <= set(hist)
     # The discriminator's verdict on the validation crops, recorded with the PSNR.
     assert 0 <= hist["d_real"] <= 1 and 0 <= hist["d_generated"] <= 1 and 0 <= hist["d_accuracy"] <= 1
-    # Random VGG features: the content loss was calibrated to the pixel MSE, and the scale is kept on resume.
+    assert hist["grid_ratio"] > 0
+    # Random VGG features: the content loss was calibrated to the pixel MSE (SRGAN's), and the scale is kept on resume.
     assert ckpt["content_rescale"] == t.content.rescale != 1 / 12.75
     again = Trainer(r.replace(iterations=4), tmp_path / "gan", progress=False, resume=True)
     assert again.content.rescale == ckpt["content_rescale"]

@@ -5,6 +5,11 @@ skip); a convolution and BN closed by a long skip from the first features; sub-p
 convolution upsampling (Shi et al., 2016); a 9x9 convolution to RGB. It works on the LR
 image itself, not on an interpolated one, so all convolutions run at LR resolution.
 
+``upsample="nearest"`` (not the paper's) replaces each sub-pixel stage by a nearest-neighbour
+enlargement followed by a convolution at the higher resolution (resize-convolution, Odena et
+al., 2016): a flat region then stays flat, where sub-pixel stages can give each of the r x r
+positions of an output pixel block its own value, a grid (notebook 04 measures it).
+
 Chapter: SRGAN (book/srgan.md, notebook 04).
 """
 
@@ -26,14 +31,22 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
-def upsampler(width: int, scale: int) -> nn.Sequential:
-    """Sub-pixel convolution stages: two x2 stages for x4, one for x2, one x3 stage for x3."""
+def upsampler(width: int, scale: int, upsample: str = "subpixel") -> nn.Sequential:
+    """Upsampling stages: two x2 stages for x4, one for x2, one x3 stage for x3; each a sub-pixel
+    convolution (the paper's: r x r outputs per LR pixel, shuffled) or a nearest-neighbour
+    enlargement then a convolution (``"nearest"``)."""
     factors = {2: [2], 3: [3], 4: [2, 2], 8: [2, 2, 2]}
     if scale not in factors:
         raise ValueError(f"SRResNet supports scales 2, 3, 4 and 8, got {scale}")
+    if upsample not in ("subpixel", "nearest"):
+        raise ValueError(f"upsample must be 'subpixel' or 'nearest', got {upsample!r}")
     stages = []
     for r in factors[scale]:
-        stages += [nn.Conv2d(width, width * r * r, 3, padding=1), nn.PixelShuffle(r), nn.PReLU(width)]
+        if upsample == "subpixel":
+            stages += [nn.Conv2d(width, width * r * r, 3, padding=1), nn.PixelShuffle(r), nn.PReLU(width)]
+        else:
+            stages += [nn.Upsample(scale_factor=r, mode="nearest"), nn.Conv2d(width, width, 3, padding=1),
+                       nn.PReLU(width)]
     return nn.Sequential(*stages)
 
 
@@ -43,13 +56,14 @@ class SRResNet(nn.Module):
     Input: LR RGB in [0, 1]; output: HR RGB (not clamped).
     """
 
-    def __init__(self, scale: int = 4, blocks: int = 16, width: int = 64, channels: int = 3):
+    def __init__(self, scale: int = 4, blocks: int = 16, width: int = 64, channels: int = 3,
+                 upsample: str = "subpixel"):
         super().__init__()
-        self.config = dict(scale=scale, blocks=blocks, width=width, channels=channels)
+        self.config = dict(scale=scale, blocks=blocks, width=width, channels=channels, upsample=upsample)
         self.head = nn.Sequential(nn.Conv2d(channels, width, 9, padding=4), nn.PReLU(width))
         self.blocks = nn.Sequential(*[ResidualBlock(width) for _ in range(blocks)])
         self.trunk_end = nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width))
-        self.upsample = upsampler(width, scale)
+        self.upsample = upsampler(width, scale, upsample)
         self.tail = nn.Conv2d(width, channels, 9, padding=4)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
