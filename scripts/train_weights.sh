@@ -36,6 +36,18 @@ gan srgan-x4-vgg22 --content-layer relu2_2 --adversarial-weight 0
 gan srgan-x4-vgg22-gan-4e-4 --content-layer relu2_2 --adversarial-weight 4e-4
 gan srgan-x4-mse-gan --content-layer mse --adversarial-weight 4e-3  # SRGAN-MSE: the pixel MSE plus the adversarial loss
 gan srgan-x4-vgg54-gan --content-layer relu5_4 --adversarial-weight 4e-3
+# Resize-convolution (notebook 04): the small SRResNet with nearest-neighbour + convolution stages in place of the
+# sub-pixel ones, trained like srresnet-x4-small for its 3,132 steps, then SRGAN-MSE and SRGAN-VGG22 from it at the
+# paper's adversarial weight 1e-3 against SRGAN's [-1, 1] pixel MSE. Float32 on a 2-core Intel Xeon.
+python -m srlib train srresnet --data T91 --scale 4 --model-set blocks=8 width=32 upsample=nearest --batch-size 8 --lr 3e-4 --val-every 250 --iterations 3132 --out runs/srresnet-x4-small-nearest --quiet
+near() { name=$1; shift; python -m srlib train srgan --generator srresnet-x4-small-nearest \
+  --model-set scale=4 blocks=8 width=32 upsample=nearest --vgg-weights none --data T91 --scale 4 --patch-size 48 \
+  --batch-size 8 --iterations 1500 --val-every 100 "$@" --out runs/$name --quiet; }
+near srgan-x4-mse-gan-nearest --content-layer mse
+near srgan-x4-vgg22-gan-nearest --content-layer relu2_2
+# The same SRGAN-MSE with the paper's sub-pixel stages, from srresnet-x4-small, at the paper's weight (against the
+# [-1, 1] MSE): the two differ only in the upsampling. Float32 on a 2-core Intel Xeon.
+gan srgan-x4-mse-gan-1e-3 --content-layer mse
 # The depth sweep of the receptive-field notebook: the same recipe and iterations, only the depth differs
 # (vdsr-fast on 291, x2/x3/x4 mixed, 10,000 steps of 16 patches, seed 0; bf16 on a 2-core AMD EPYC with AVX512-BF16).
 for d in 20 10 5 3; do

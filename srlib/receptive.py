@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 __all__ = ["Layer", "RF", "receptive_field", "input_gradient", "support", "empirical_rf", "effective_rf",
-           "mass_width", "gain_by_gradient"]
+           "mass_width", "gain_by_gradient", "upscale_factor"]
 
 _POOLS = (nn.MaxPool2d, nn.AvgPool2d)
 _GLOBAL = (nn.Linear, nn.Flatten, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
