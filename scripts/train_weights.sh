@@ -48,6 +48,18 @@ near srgan-x4-vgg22-gan-nearest --content-layer relu2_2
 # The same SRGAN-MSE with the paper's sub-pixel stages, from srresnet-x4-small, at the paper's weight (against the
 # [-1, 1] MSE): the two differ only in the upsampling. Float32 on a 2-core Intel Xeon.
 gan srgan-x4-mse-gan-1e-3 --content-layer mse
+# Bilinear resize-convolution (notebook 04): the same small SRResNet with bilinear enlargements, trained like the
+# nearest one; SRGAN-MSE from it at the paper's weight; and with a moving average of the generator's weights (decay
+# 0.995 per step, evaluated and shipped in place of the generator; the generator trains step for step as without it):
+# SRGAN-MSE and SRGAN-VGG22 from it, and SRGAN-MSE with the sub-pixel stages. Float32 on a 2-core AMD EPYC.
+python -m srlib train srresnet --data T91 --scale 4 --model-set blocks=8 width=32 upsample=bilinear --batch-size 8 --lr 3e-4 --val-every 250 --iterations 3132 --out runs/srresnet-x4-small-bilinear --quiet
+bil() { name=$1; shift; python -m srlib train srgan --generator srresnet-x4-small-bilinear \
+  --model-set scale=4 blocks=8 width=32 upsample=bilinear --vgg-weights none --data T91 --scale 4 --patch-size 48 \
+  --batch-size 8 --iterations 1500 --val-every 100 "$@" --out runs/$name --quiet; }
+bil srgan-x4-mse-gan-bilinear --content-layer mse
+bil srgan-x4-mse-gan-bilinear-ema --content-layer mse --ema 0.995
+bil srgan-x4-vgg22-gan-bilinear-ema --content-layer relu2_2 --ema 0.995
+gan srgan-x4-mse-gan-1e-3-ema --content-layer mse --ema 0.995
 # The depth sweep of the receptive-field notebook: the same recipe and iterations, only the depth differs
 # (vdsr-fast on 291, x2/x3/x4 mixed, 10,000 steps of 16 patches, seed 0; bf16 on a 2-core AMD EPYC with AVX512-BF16).
 for d in 20 10 5 3; do

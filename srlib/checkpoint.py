@@ -7,7 +7,8 @@ with ``weights_only=True`` (no code runs when a file is opened):
   (its state_dict), ``scales``, ``iteration``, and ``recipe`` (the run's settings, a plain dict);
 - a training checkpoint (``last.pt``, ``best.pt``) also holds what resuming needs:
   :data:`TRAINING_STATE` (optimisers, gradient scalers, random states; the discriminator for
-  SRGAN) and ``total``, ``lr_step``, ``best``, ``seconds``;
+  SRGAN, and its generator's own weights where ``model`` is their moving average) and
+  ``total``, ``lr_step``, ``best``, ``seconds``;
 - shipped weights (``srlib/weights``) are :func:`slim`: the network, its recipe and its
   validation ``history`` only.
 
@@ -26,7 +27,7 @@ from .errors import SRError
 
 __all__ = ["TRAINING_STATE", "plain", "write", "read", "describe", "slim"]
 
-TRAINING_STATE = ("optimizer", "scalers", "rng", "disc", "opt_disc")  # what only resuming needs
+TRAINING_STATE = ("optimizer", "scalers", "rng", "disc", "opt_disc", "generator")  # what only resuming needs
 
 
 def plain(x):

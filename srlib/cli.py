@@ -135,7 +135,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "optimizer": args.optimizer, "schedule": args.schedule, "seed": args.seed, "val_data": args.val_data,
         "val_every": args.val_every,
         "generator": args.generator, "content_layer": args.content_layer, "workers": args.workers,
-        "adversarial_weight": args.adversarial_weight,
+        "adversarial_weight": args.adversarial_weight, "ema": args.ema,
         "clip_value": args.clip_value, "warmup": args.warmup, "loss": args.loss,
     }.items() if v is not None}
     base = RECIPES[name]
@@ -379,6 +379,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--content-layer", help="SRGAN: VGG19 layer of the content loss (relu2_2, relu5_4), or mse")
     t.add_argument("--adversarial-weight", type=float,
                    help="SRGAN: weight of the adversarial loss (paper: 1e-3; 0: the discriminator only watches)")
+    t.add_argument("--ema", type=float, metavar="DECAY",
+                   help="SRGAN: evaluate and save a moving average of the generator's weights, e.g. 0.995 "
+                        "(not the paper's; default 0: the generator itself)")
     t.add_argument("--patch-size", type=int, help="side of the training patches (HR side for SRResNet and SRGAN)")
     t.add_argument("--model-set", nargs="+", metavar="KEY=VALUE",
                    help="network settings, e.g. depth=10 residual=false (VDSR), blocks=8 (SRResNet), f2=5 (SRCNN)")

@@ -65,12 +65,15 @@ class RF:
 
 
 def upscale_factor(m: nn.PixelShuffle | nn.Upsample) -> int:
-    """The whole factor by which a sub-pixel shuffle or a nearest-neighbour enlargement multiplies each side."""
+    """The whole factor by which a sub-pixel shuffle or a nearest-neighbour or bilinear enlargement
+    multiplies each side."""
     if isinstance(m, nn.PixelShuffle):
         return m.upscale_factor
     r = m.scale_factor
-    if m.mode != "nearest" or m.size is not None or r is None or isinstance(r, tuple) or float(r) != int(r):
-        raise ValueError(f"only a nearest-neighbour Upsample by a whole factor is supported, got {m}")
+    if m.mode not in ("nearest", "bilinear") or m.size is not None or r is None or isinstance(r, tuple) \
+            or float(r) != int(r) or (m.mode == "bilinear" and m.align_corners):
+        raise ValueError(f"only a nearest-neighbour or bilinear (align_corners=False) Upsample by a whole factor "
+                         f"is supported, got {m}")
     return int(r)
 
 
@@ -80,7 +83,7 @@ def receptive_field(model: nn.Module) -> RF:
     Walks the module tree in registration order (which is the forward order of every srlib
     network). A convolution or pooling of kernel k, dilation d, stride s widens the field by
     ``(k - 1) d jump`` and multiplies the jump by s; a ``PixelShuffle(r)`` or a nearest-neighbour
-    ``Upsample`` by r divides it by r.
+    ``Upsample`` by r divides it by r; a bilinear one reads two neighbours per side first (``+ jump``).
     For residual networks the longest path counts: an identity skip does not widen it.
     """
     size, jump, trace = 1.0, 1.0, []
@@ -92,6 +95,8 @@ def receptive_field(model: nn.Module) -> RF:
             jump *= s  # j_l = j_{l-1} s_l
             trace.append(Layer(name, k, s, d, size, jump))
         elif isinstance(m, (nn.PixelShuffle, nn.Upsample)):
+            if isinstance(m, nn.Upsample) and m.mode == "bilinear":
+                size += jump  # each output between the two nearest inputs per side
             jump /= upscale_factor(m)  # r outputs per input step (nearest: each a copy of one input)
             trace.append(Layer(name, 1, 1, 1, size, jump))
         elif isinstance(m, _GLOBAL):

@@ -51,6 +51,7 @@ class Recipe:
     content_layer: str = "relu5_4"  # a VGG19 layer (relu2_2: VGG22, relu5_4: VGG54), or "mse" (SRGAN-MSE)
     vgg_weights: str | None = "imagenet"
     adversarial_weight: float = 1e-3
+    ema: float = 0.0  # SRGAN: evaluate and keep a moving average of the generator's weights, this decay per step
     generator: str | None = None  # SRResNet checkpoint to start the generator from
     # Validation and book-keeping
     val_data: str = "Set5"
@@ -97,7 +98,7 @@ class Recipe:
                    "epochs": "--epochs", "minutes": "--minutes", "lr": "--lr", "val_every": "--val-every",
                    "clip_value": "--clip-value", "workers": "--workers", "optimizer": "--optimizer",
                    "clip": "--clip", "patch": "--patch-size", "warmup": "--warmup", "loss": "--loss",
-                   "adversarial_weight": "--adversarial-weight", "content_layer": "--content-layer"}
+                   "adversarial_weight": "--adversarial-weight", "content_layer": "--content-layer", "ema": "--ema"}
 
         def whole(v, least):
             return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= least
@@ -133,6 +134,8 @@ class Recipe:
              "'mse' or a VGG19 layer such as 'relu2_2' or 'relu5_4'")
         need(isinstance(self.adversarial_weight, numbers.Real) and math.isfinite(self.adversarial_weight)
              and self.adversarial_weight >= 0, "adversarial_weight", "a number of at least 0")
+        need(isinstance(self.ema, numbers.Real) and 0 <= self.ema < 1 and (self.ema == 0 or self.kind == "srgan"),
+             "ema", "a decay from 0 (none) up to, not including, 1, for SRGAN only")
         size = self.patch.get("size")
         need(size is None or whole(size, 2), "patch", "a size of at least 2 pixels")
         if self.kind in RGB_KINDS and size is not None:  # HR crops of whole LR pixels; SRGAN's discriminator

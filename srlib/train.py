@@ -40,6 +40,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 
 from . import checkpoint
@@ -324,7 +325,7 @@ class Trainer:
     # ----- checkpoints ------------------------------------------------------------------
     def state(self) -> dict:
         s = {
-            "kind": self.kind, "model_config": self.model_config, "model": self.model.state_dict(),
+            "kind": self.kind, "model_config": self.model_config, "model": self.kept().state_dict(),
             "scales": [float(x) for x in self.recipe.scales], "recipe": checkpoint.plain(asdict(self.recipe)),
             "optimizer": self.optimizer.state_dict(), "scalers": [sc.state_dict() for sc in self.scalers],
             "iteration": self.iteration, "total": self.total, "lr_step": self.lr_step, "best": self.best,
@@ -382,11 +383,15 @@ class Trainer:
         """The validation set, or the builtin images where it is not on this machine."""
         return or_builtin(self.recipe.val_data)
 
+    def kept(self) -> nn.Module:
+        """The network that is evaluated and saved: the model being trained."""
+        return self.model
+
     def _as_method(self):
         """The network as an evaluate Method, on a plain copy of its weights: without the DDP or
         compiled wrappers and the channels_last layout of the model being trained."""
         model = make_model(self.kind, self.model_config).to(self.device)
-        model.load_state_dict(self.model.state_dict())
+        model.load_state_dict(self.kept().state_dict())
         return as_method(model, self.kind, self.kind, None)
 
     def validate(self) -> dict:
@@ -581,6 +586,10 @@ class GANTrainer(Trainer):
                 raise SRError(f"{r.generator}: its network is SRResNet({theirs}), the recipe's is "
                               f"SRResNet({ours}); give --model-set {theirs}")
             self.model.load_state_dict(gen.state_dict())
+        # Not the paper's: a moving average of the generator's weights (Yazici et al., ICLR 2019), evaluated and
+        # saved in its place; the discriminator trains against the generator itself.
+        self.average = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(r.ema), use_buffers=True) \
+            if r.ema else None
         self.disc = Discriminator(int(r.patch.get("size", 96))).to(self.device)
         self.disc_net = self.disc  # wrapped for DistributedDataParallel by _wrap_more
         self.opt_disc = self._optimizer(self.disc, r.lr, None)
@@ -602,11 +611,20 @@ class GANTrainer(Trainer):
     def optimizers(self) -> list[torch.optim.Optimizer]:
         return [self.optimizer, self.opt_disc]
 
+    def kept(self) -> nn.Module:
+        """The moving average of the generator's weights where the recipe asks for one (``ema``)."""
+        return self.model if self.average is None else self.average.module
+
     def state(self) -> dict:
-        return {**super().state(), "disc": self.disc.state_dict(), "opt_disc": self.opt_disc.state_dict(),
+        averaged = {} if self.average is None else {"generator": self.model.state_dict()}  # "model": the average
+        return {**super().state(), **averaged, "disc": self.disc.state_dict(), "opt_disc": self.opt_disc.state_dict(),
                 "content_rescale": getattr(self.content, "rescale", 1.0)}
 
     def _load_more(self, s: dict) -> None:
+        if self.average is not None:
+            self.average.module.load_state_dict(s["model"])
+            self.model.load_state_dict(s["generator"])
+            self.average.n_averaged.fill_(s["iteration"])  # not 0: the next update averages, not copies
         self.disc.load_state_dict(s["disc"])
         self.opt_disc.load_state_dict(s["opt_disc"])
         if isinstance(self.content, ContentLoss):
@@ -649,6 +667,8 @@ class GANTrainer(Trainer):
         gnorm = clip_gradients(self.model.parameters(), self.recipe.clip, self.recipe.clip_value, learning_rate)
         scaler_gen.step(self.optimizer)
         scaler_gen.update()
+        if self.average is not None:  # w_avg <- ema w_avg + (1 - ema) w
+            self.average.update_parameters(self.model)
         return {"loss": g_loss.item(), "content": content.item(), "adversarial": adversarial_loss(fake_logits).item(),
                 "d_loss": d_loss.item(), "grad_norm": gnorm}
 

@@ -70,11 +70,11 @@ def test_srresnet_scales(scale):
     assert n_shuffles == {2: 1, 3: 1, 4: 2}[scale]
 
 
-def test_srresnet_nearest_upsampling_keeps_a_flat_region_flat():
+def test_srresnet_resize_convolution_keeps_a_flat_region_flat():
     """A flat LR image: the paper's sub-pixel stages give each position of a 4 x 4 output block its
     own value (a grid of period 4, even at initialisation); resize-convolution cannot."""
     flat = torch.full((1, 3, 48, 48), 0.5)
-    for upsample, grid in [("subpixel", True), ("nearest", False)]:
+    for upsample, grid in [("subpixel", True), ("nearest", False), ("bilinear", False)]:
         torch.manual_seed(0)
         m = SRResNet(4, blocks=2, width=16, upsample=upsample).eval()
         with torch.no_grad():
@@ -85,6 +85,20 @@ def test_srresnet_nearest_upsampling_keeps_a_flat_region_flat():
             assert torch.allclose(inner[:, :4, :4].repeat(1, 4, 4), inner, atol=1e-6)
     with pytest.raises(ValueError, match="upsample"):
         SRResNet(4, blocks=1, upsample="bicubic")
+
+
+def test_srresnet_bilinear_stages_keep_a_ramp_a_ramp_where_nearest_makes_steps():
+    """A linear ramp: after a bilinear enlargement and the stage's convolution the features are still
+    a ramp (no pattern of period 2), after a nearest one a staircase, whose second difference
+    alternates in sign every pixel."""
+    ramp = (torch.arange(24.0) / 24).expand(1, 4, 24, 24)  # varies along the width only
+    for mode, steps in [("nearest", True), ("bilinear", False)]:
+        torch.manual_seed(0)
+        stage = SRResNet(2, blocks=1, width=4, upsample=mode).upsample
+        with torch.no_grad():
+            inner = stage[1](stage[0](ramp))[0, :, 24, 4:-4]  # the enlargement and the convolution, inside
+        second = inner[:, 2:] - 2 * inner[:, 1:-1] + inner[:, :-2]
+        assert (second.abs().max().item() > 1e-3) == steps, mode
 
 
 def test_discriminator():

@@ -71,10 +71,11 @@ def test_support_of_a_corner_pixel_is_clipped_by_the_border():
     assert empirical_rf(VDSR(5), size=32, position=(0, 31)) == (6, 6)  # 11 wide, 5 rows/columns outside
 
 
-def test_srresnet_support_is_the_theory_rounded_up_at_some_phase():
+@pytest.mark.parametrize("upsample", ["subpixel", "nearest", "bilinear"])
+def test_srresnet_support_is_the_theory_rounded_up_at_some_phase(upsample):
     # An HR pixel's field spans a fractional number of LR pixels; whole LR pixels cover it.
     torch.manual_seed(0)
-    model = SRResNet(4, 2)
+    model = SRResNet(4, 2, upsample=upsample)
     size = receptive_field(model).size
     sides = [empirical_rf(model, size=32, channels=3, position=(64 + p, 64 + p))[0] for p in range(4)]
     assert max(sides) == math.ceil(size) and min(sides) >= math.ceil(size) - 1
@@ -123,3 +124,12 @@ def test_gain_by_gradient_puts_the_gain_where_it_is():
     assert [round(x[3], 6) for x in bins] == [round(1 / 9, 6)] * 9 + [0.0]  # the gain all in the flat part
     assert [x[2] for x in bins] == [25.0] * 9 + [0.0]  # 5^2 less per pixel
     assert bins[-1][1] == 50.0 and bins[0][1] == 0.0 and all(x[0] == 0.1 for x in bins)
+
+
+def test_upsampling_the_receptive_field_cannot_follow_is_refused_with_a_clear_error():
+    # each output between two inputs per side; three outputs at half the spacing: three inputs
+    assert receptive_field(nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear"), nn.Conv2d(1, 1, 3))).size == 3
+    for m in [nn.Upsample(scale_factor=2, mode="bicubic"), nn.Upsample(scale_factor=1.5),
+              nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True)]:
+        with pytest.raises(ValueError, match="Upsample by a whole factor"):
+            receptive_field(nn.Sequential(m))

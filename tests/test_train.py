@@ -20,7 +20,7 @@ from srlib.models import VDSR as VDSRNet
 from srlib.models import make_model
 from srlib.pretrained import load
 from srlib.recipes import RECIPES, Recipe, recipe
-from srlib.train import Trainer, TrainingDiverged, clip_gradients, plot_history, read_history
+from srlib.train import GANTrainer, Trainer, TrainingDiverged, clip_gradients, plot_history, read_history
 
 # Small, fast runs on the builtin images; every setting is a real recipe's.
 SRCNN = recipe("srcnn", data="builtin", scales=(3,), batch_size=128, iterations=16, val_data="builtin",
@@ -515,6 +515,49 @@ def test_srgan_with_the_mse_as_content_loss(tmp_path):
     assert ckpt["content_rescale"] == 1.0 and ckpt["iteration"] == 2
     row = read_history(tmp_path / "m" / "history.csv")[-1]
     assert row["content"] > 0 and 0 <= row["d_accuracy"] <= 1
+
+
+class _GANStopAt(GANTrainer):
+    """An SRGAN trainer that keeps the generator's own weights after each step, and can stop like _StopAt."""
+
+    stop_at = 0
+
+    def step(self, batch, learning_rate):
+        out = super().step(batch, learning_rate)
+        self.seen = [*getattr(self, "seen", []), {k: v.clone() for k, v in self.model.state_dict().items()}]
+        if self.iteration + 1 == self.stop_at:
+            self._on_signal(signal.SIGTERM, None)
+        return out
+
+
+@pytest.mark.slow
+def test_srgan_keeps_a_moving_average_of_the_generator_and_resumes_it_exactly(tmp_path):
+    r = recipe("srgan", model_config=dict(scale=4, blocks=1, width=8), content_layer="mse", data="builtin",
+               val_data="builtin", batch_size=4, iterations=4, val_every=4, patch=dict(size=32, stride=64), ema=0.5)
+    t = _GANStopAt(r, tmp_path / "a", progress=False)
+    ckpt = torch.load(t.fit(), weights_only=True)
+    expected = dict(t.seen[0])  # the first step's weights, then avg <- 0.5 avg + 0.5 w after each step
+    for w in t.seen[1:]:
+        expected = {k: (0.5 * expected[k] + 0.5 * w[k]) if w[k].is_floating_point() else w[k] for k in w}
+    floats = [k for k in expected if expected[k].is_floating_point()]
+    assert all(torch.allclose(ckpt["model"][k], expected[k], atol=1e-6) for k in floats)
+    assert all(torch.equal(ckpt["generator"][k], t.seen[-1][k]) for k in floats)
+    assert max((ckpt["model"][k] - ckpt["generator"][k]).abs().max().item() for k in floats) > 1e-4
+    # What is evaluated and loaded is the average: the recorded PSNR is the saved network's.
+    model, _ = load_model(tmp_path / "a" / "last.pt")
+    psnr = evaluate(as_method(model, "srgan", "avg", (4.0,)), ["builtin"], [4])[0].psnr
+    assert psnr == pytest.approx(read_history(tmp_path / "a" / "history.csv")[-1]["psnr_x4"], abs=1e-3)
+    assert "generator" not in srlib.checkpoint.slim(ckpt)
+    # Stopped after step 2 and resumed: the same average and generator, bit for bit.
+    b = _GANStopAt(r, tmp_path / "b", progress=False)
+    b.stop_at = 2
+    b.fit()
+    again = torch.load(Trainer(r, tmp_path / "b", resume=True, progress=False).fit(), weights_only=True)
+    assert all(torch.equal(again[key][k], ckpt[key][k]) for key in ("model", "generator") for k in ckpt[key])
+    with pytest.raises(SRError, match=r"ema \(--ema\) must be"):
+        recipe("srresnet", ema=0.9).check()
+    with pytest.raises(SRError, match=r"ema \(--ema\) must be"):
+        r.replace(ema=1.0).check()
 
 
 @pytest.mark.slow

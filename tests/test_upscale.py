@@ -269,11 +269,12 @@ def test_rgb_network_on_a_tiny_model_upscales_by_its_factor():
     assert out.shape == (20, 24, 3)
 
 
-def test_resize_convolution_srresnet_goes_in_tiles_like_the_whole_image():
-    """Nearest-neighbour upsampling stages: the factor and the receptive radius the tiles need come
-    from them too (a tile's output is where the whole image's is, within float rounding)."""
+@pytest.mark.parametrize("upsample", ["nearest", "bilinear"])
+def test_resize_convolution_srresnet_goes_in_tiles_like_the_whole_image(upsample):
+    """Nearest-neighbour or bilinear upsampling stages: the factor and the receptive radius the tiles
+    need come from them too (a tile's output is where the whole image's is, within float rounding)."""
     torch.manual_seed(0)
-    model = SRResNet(scale=4, blocks=1, width=8, upsample="nearest").eval()
+    model = SRResNet(scale=4, blocks=1, width=8, upsample=upsample).eval()
     lr = np.random.default_rng(4).random((30, 37, 3))
     tiled = as_method(model, "srresnet", "tiled", (4.0,), tile=12).run(lr, (120, 148, 3), 4)
     whole = as_method(model, "srresnet", "whole", (4.0,), tile=1000).run(lr, (120, 148, 3), 4)

@@ -5,10 +5,11 @@ skip); a convolution and BN closed by a long skip from the first features; sub-p
 convolution upsampling (Shi et al., 2016); a 9x9 convolution to RGB. It works on the LR
 image itself, not on an interpolated one, so all convolutions run at LR resolution.
 
-``upsample="nearest"`` (not the paper's) replaces each sub-pixel stage by a nearest-neighbour
+``upsample="nearest"`` or ``"bilinear"`` (not the paper's) replaces each sub-pixel stage by an
 enlargement followed by a convolution at the higher resolution (resize-convolution, Odena et
 al., 2016): a flat region then stays flat, where sub-pixel stages can give each of the r x r
-positions of an output pixel block its own value, a grid (notebook 04 measures it).
+positions of an output pixel block its own value, a grid (notebook 04 measures it). Nearest
+enlargement still turns a ramp into a staircase of period r; bilinear keeps it a ramp.
 
 Chapter: SRGAN (book/srgan.md, notebook 04).
 """
@@ -33,19 +34,20 @@ class ResidualBlock(nn.Module):
 
 def upsampler(width: int, scale: int, upsample: str = "subpixel") -> nn.Sequential:
     """Upsampling stages: two x2 stages for x4, one for x2, one x3 stage for x3; each a sub-pixel
-    convolution (the paper's: r x r outputs per LR pixel, shuffled) or a nearest-neighbour
-    enlargement then a convolution (``"nearest"``)."""
+    convolution (the paper's: r x r outputs per LR pixel, shuffled) or a nearest-neighbour or
+    bilinear enlargement then a convolution (``"nearest"``, ``"bilinear"``)."""
     factors = {2: [2], 3: [3], 4: [2, 2], 8: [2, 2, 2]}
     if scale not in factors:
         raise ValueError(f"SRResNet supports scales 2, 3, 4 and 8, got {scale}")
-    if upsample not in ("subpixel", "nearest"):
-        raise ValueError(f"upsample must be 'subpixel' or 'nearest', got {upsample!r}")
+    if upsample not in ("subpixel", "nearest", "bilinear"):
+        raise ValueError(f"upsample must be 'subpixel', 'nearest' or 'bilinear', got {upsample!r}")
     stages = []
     for r in factors[scale]:
         if upsample == "subpixel":
             stages += [nn.Conv2d(width, width * r * r, 3, padding=1), nn.PixelShuffle(r), nn.PReLU(width)]
         else:
-            stages += [nn.Upsample(scale_factor=r, mode="nearest"), nn.Conv2d(width, width, 3, padding=1),
+            align = {} if upsample == "nearest" else {"align_corners": False}  # pixel centres, as imresize
+            stages += [nn.Upsample(scale_factor=r, mode=upsample, **align), nn.Conv2d(width, width, 3, padding=1),
                        nn.PReLU(width)]
     return nn.Sequential(*stages)
 
