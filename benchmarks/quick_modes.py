@@ -2,7 +2,7 @@
 
 Executes every notebook in notebooks/ in quick mode (a fresh kernel each, the outputs are not
 saved), and records its wall time and the report its last cell prints (srlib.notebook.Session.report)
-in ``benchmarks/results/quick-modes.json``, under the kernels it ran with. ``--avx2`` limits
+in ``benchmarks/results/quick-modes.json``, under the kernels it ran with and the CPU's model. ``--avx2`` limits
 oneDNN's and PyTorch's kernels to AVX2's (srlib.device.ISA_LIMITS), as on the CPUs most readers
 have: the quick mode's budget is 3 minutes on 2 cores in float32 there (performance appendix).
 
@@ -49,9 +49,10 @@ def main() -> None:
     dest = Path(__file__).with_name("results") / "quick-modes.json"
     results = json.loads(dest.read_text()) if dest.is_file() else {}
     name = "AVX2 kernels" if a.avx2 else "all kernels"
-    entry = results.setdefault(name, {"cpu": cpu_info(), "data": bool(os.environ.get("SRLIB_DATA")),
-                                      "notebooks": {}})
-    entry["cpu"] = cpu_info()
+    cpu = cpu_info()  # one record per kernel set and CPU model: the same kernels run at other speeds elsewhere
+    entry = results.setdefault(f"{name}, {cpu['model']}", {"kernels": name, "cpu": cpu,
+                                                           "data": bool(os.environ.get("SRLIB_DATA")), "notebooks": {}})
+    entry["cpu"] = cpu
     for path in a.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb")):
         entry["notebooks"][path.name] = run(path.resolve())
         print(f"{path.name}: {entry['notebooks'][path.name]['seconds']:.0f} s", flush=True)

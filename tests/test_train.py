@@ -543,6 +543,8 @@ def test_srgan_keeps_a_moving_average_of_the_generator_and_resumes_it_exactly(tm
     assert all(torch.allclose(ckpt["model"][k], expected[k], atol=1e-6) for k in floats)
     assert all(torch.equal(ckpt["generator"][k], t.seen[-1][k]) for k in floats)
     assert max((ckpt["model"][k] - ckpt["generator"][k]).abs().max().item() for k in floats) > 1e-4
+    plain = torch.load(Trainer(r.replace(ema=0.0), tmp_path / "p", progress=False).fit(), weights_only=True)
+    assert all(torch.equal(plain["model"][k], ckpt["generator"][k]) for k in floats)  # the average changes no step
     # What is evaluated and loaded is the average: the recorded PSNR is the saved network's.
     model, _ = load_model(tmp_path / "a" / "last.pt")
     psnr = evaluate(as_method(model, "srgan", "avg", (4.0,)), ["builtin"], [4])[0].psnr
