@@ -18,10 +18,11 @@ python -m srlib train vdsr --preset vdsr-fast --data 291 --scale 4 --iterations 
 python -m srlib train vdsr --preset vdsr-fast --data 291 --scale 2 3 4 --iterations 1200 --val-every 400 --model-set depth=10 --no-amp --out runs/vdsr10-x234 --quiet
 # The small SRResNet x4 (8 blocks, 32 channels, MSE) that the perceptual-loss notebook fine-tunes.
 python -m srlib train srresnet --data T91 --scale 4 --model-set blocks=8 width=32 --batch-size 8 --lr 3e-4 --val-every 250 --minutes 6 --out runs/srresnet-x4-small --quiet
-# Generator depth (notebook 04): the same SRResNet recipe and 3,000 steps, B = 4, 8 and 16 residual blocks (float32);
-# the rate decays along a cosine to zero, so each run ends settled (at a constant rate Set5 swung by 0.3 dB).
-for b in 4 8 16; do
-  python -m srlib train srresnet --data T91 --scale 4 --model-set blocks=$b width=32 --batch-size 8 --lr 3e-4 --schedule cosine --val-every 250 --iterations 3000 --out runs/srresnet-b$b --quiet
+# Generator depth (notebook 04): the same SRResNet recipe and 5,000 steps of 16 crops of 96x96, B = 4, 8 and 16
+# residual blocks; the rate decays along a cosine to zero, so each run ends settled (at a constant rate Set5 swung by
+# 0.3 dB). Float32 on a 2-core AMD EPYC. (Before: 3,000 steps of 8 crops, too few to separate the depths.)
+for b in 4 16 8; do
+  python -m srlib train srresnet --data T91 --scale 4 --model-set blocks=$b width=32 --batch-size 16 --lr 3e-4 --schedule cosine --val-every 500 --iterations 5000 --no-amp --out runs/srresnet-b$b-long --quiet
 done
 # SRGAN at CPU scale (notebook 04): srresnet-x4-small fine-tuned for 1,500 steps of 8 crops of 48x48 with random VGG19
 # features (calibrated to SRGAN's pixel MSE): VGG22 with an adversarial weight of 4e-3 (4 times the paper's), 4e-4, and
@@ -60,6 +61,10 @@ bil srgan-x4-mse-gan-bilinear --content-layer mse
 bil srgan-x4-mse-gan-bilinear-ema --content-layer mse --ema 0.995
 bil srgan-x4-vgg22-gan-bilinear-ema --content-layer relu2_2 --ema 0.995
 gan srgan-x4-mse-gan-1e-3-ema --content-layer mse --ema 0.995
+# The paper's second phase (section 3.2: 1e5 steps at 1e-4, then 1e5 at 1e-5), in miniature: the averaged bilinear
+# SRGAN-MSE run above, continued for 1,500 steps at 1e-5 (generator and discriminator) in a copy of its folder.
+cp -r runs/srgan-x4-mse-gan-bilinear-ema runs/srgan-x4-mse-gan-bilinear-ema-2
+python -m srlib train srgan --resume --iterations 3000 --lr 1e-5 --out runs/srgan-x4-mse-gan-bilinear-ema-2 --quiet
 # The depth sweep of the receptive-field notebook: the same recipe and iterations, only the depth differs
 # (vdsr-fast on 291, x2/x3/x4 mixed, 10,000 steps of 16 patches, seed 0; bf16 on a 2-core AMD EPYC with AVX512-BF16).
 for d in 20 10 5 3; do

@@ -19,7 +19,14 @@ from srlib.perceptual import (
     same_lr_candidates,
     vgg_features,
 )
-from srlib.spectrum import band_energy, high_frequency_ratio, periodic_energy_ratio, radial_power_spectrum
+from srlib.spectrum import (
+    band_energy,
+    high_frequency_ratio,
+    periodic_energy_ratio,
+    radial_power_spectrum,
+    streak_map,
+    streak_ratio,
+)
 
 
 def test_radial_spectrum_of_a_sinusoid_peaks_at_its_frequency():
@@ -210,3 +217,35 @@ def test_periodic_energy_ratio_finds_a_grid(rng):
     assert periodic_energy_ratio(hr + grid, hr, 3) < 2  # another period does not see it
     with pytest.raises(SRError, match="no whole period"):
         periodic_energy_ratio(hr[:2], hr, 4)
+
+
+def test_streak_ratio_finds_stripes_beside_edges_and_nothing_else(rng):
+    from scipy.ndimage import gaussian_filter
+
+    n, edge = 128, 64
+    x = np.arange(n)[None, :].repeat(n, 0).astype(float)
+    texture = gaussian_filter(rng.random((n, n)), 1.0) - 0.5  # the HR's own fine detail
+    hr = np.clip(np.where(x < edge, 0.25, 0.75) + 0.2 * texture, 0, 1)  # a vertical edge
+    beside = ((np.abs(x - edge) >= 3) & (np.abs(x - edge) <= 12)).astype(float)
+    parallel = 0.05 * np.sin(2 * np.pi * x / 3.5) * beside  # stripes that run along the edge
+    across = 0.05 * np.sin(2 * np.pi * x.T / 3.5) * beside  # the same stripes turned by 90 degrees
+    noise = 0.05 * (rng.random((n, n)) - 0.5)
+    assert streak_ratio(hr, hr, 4) == pytest.approx(0.0, abs=1e-12)
+    assert streak_ratio(hr + parallel, hr, 4) > 1
+    assert streak_ratio(hr + across, hr, 4) < -1  # stripes across the edges count against
+    assert abs(streak_ratio(hr + noise, hr, 4)) < 0.05  # detail without a direction
+    bicubic = imresize(imresize(hr, 1 / 4), 4)
+    assert 0 < streak_ratio(bicubic, hr, 4) < 0.2  # its ringing beside a clean step: a little
+    assert streak_ratio(bicubic + parallel, hr, 4) > 1
+    where = streak_map(hr + parallel, hr, 4)  # NaN where it does not look: far from the edge, on it
+    assert np.isnan(where[:, :edge - 14]).all() and np.isnan(where[:, edge - 2:edge + 2]).all()
+    assert np.nanmean(where) == pytest.approx(streak_ratio(hr + parallel, hr, 4))
+    assert np.nanmean(where[:, edge + 3:edge + 13]) > 1  # the stripes are found where they are
+    shifted = np.roll(hr, 1, axis=0)  # the HR's detail, moved along the edge: not invented parallel stripes
+    assert streak_ratio(shifted, hr, 4) < 0.1
+    with pytest.raises(SRError, match="differ in size"):
+        streak_ratio(hr[:64], hr, 4)
+    with pytest.raises(SRError, match="at least 32"):
+        streak_ratio(hr[:16, :16], hr[:16, :16], 4)
+    with pytest.raises(SRError, match="no edge"):
+        streak_ratio(texture * 0.01 + 0.5, texture * 0.01 + 0.5, 4)
