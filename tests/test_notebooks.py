@@ -134,8 +134,8 @@ def _printed(cell: dict) -> str:
     and the text of its results, as one string. myst-nb merges a cell's streams into the first one of each
     name in place and saves the notebook with the later ones still there, so when the first stream already
     ends with all the later ones it is the merged text and stands alone."""
-    def text(o):
-        return (o["text"] if isinstance(o["text"], str) else "".join(o["text"])).rstrip() + "\n"
+    def text(o):  # raw: the kernel may cut a line anywhere, even just before its newline
+        return o["text"] if isinstance(o["text"], str) else "".join(o["text"])
 
     by_name, results = {}, []
     for o in cell.get("outputs", []):
@@ -147,7 +147,8 @@ def _printed(cell: dict) -> str:
     streams = []
     for first, *rest in by_name.values():
         later = "".join(rest)
-        streams.append(first if rest and len(first) > len(later) and first.endswith(later) else first + later)
+        merged = first if rest and len(first) > len(later) and first.endswith(later) else first + later
+        streams.append(merged.rstrip() + "\n")
     return "".join(streams) + "".join(results)
 
 
@@ -164,6 +165,9 @@ def test_printed_reads_a_cell_as_the_kernel_chunked_it_or_as_myst_nb_saved_it():
     assert _printed(cell(lines, lines[1:2], lines[2:3], lines[3:])) == once  # as myst-nb saved it
     assert _printed(cell(lines, lines[2:])) == once
     assert _printed(cell(lines[:2], lines[:2])) == "head\nx2\nhead\nx2\n"  # a cell that printed twice
+    # print() writes its text and its newline apart, so a chunk can end just before the newline
+    assert _printed(cell(["head\n", "x2"], ["\nx3\n", "x4\n"])) == once
+    assert _printed(cell(["head\n", "x2\nx3\nx4\n"], ["\nx3\n", "x4\n"])) == once  # and myst-nb saved it
 
 
 @pytest.mark.book
