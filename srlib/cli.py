@@ -135,7 +135,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "optimizer": args.optimizer, "schedule": args.schedule, "seed": args.seed, "val_data": args.val_data,
         "val_every": args.val_every,
         "generator": args.generator, "content_layer": args.content_layer, "workers": args.workers,
-        "adversarial_weight": args.adversarial_weight, "ema": args.ema,
+        "adversarial_weight": args.adversarial_weight, "ema": args.ema, "r1": args.r1,
         "clip_value": args.clip_value, "warmup": args.warmup, "loss": args.loss,
     }.items() if v is not None}
     base = RECIPES[name]
@@ -382,6 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--ema", type=float, metavar="DECAY",
                    help="SRGAN: evaluate and save a moving average of the generator's weights, e.g. 0.995 "
                         "(not the paper's; default 0: the generator itself)")
+    t.add_argument("--r1", type=float, metavar="GAMMA",
+                   help="SRGAN: penalise the discriminator by GAMMA/2 x the squared norm of its gradient at the real "
+                        "crops (R1, Mescheder et al. 2018; not the paper's; default 0: none)")
     t.add_argument("--patch-size", type=int, help="side of the training patches (HR side for SRResNet and SRGAN)")
     t.add_argument("--model-set", nargs="+", metavar="KEY=VALUE",
                    help="network settings, e.g. depth=10 residual=false (VDSR), blocks=8 (SRResNet), f2=5 (SRCNN)")

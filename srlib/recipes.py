@@ -52,6 +52,7 @@ class Recipe:
     vgg_weights: str | None = "imagenet"
     adversarial_weight: float = 1e-3
     ema: float = 0.0  # SRGAN: evaluate and keep a moving average of the generator's weights, this decay per step
+    r1: float = 0.0  # SRGAN: gamma of an R1 penalty on the discriminator's gradient at real crops (0: none)
     generator: str | None = None  # SRResNet checkpoint to start the generator from
     # Validation and book-keeping
     val_data: str = "Set5"
@@ -98,7 +99,8 @@ class Recipe:
                    "epochs": "--epochs", "minutes": "--minutes", "lr": "--lr", "val_every": "--val-every",
                    "clip_value": "--clip-value", "workers": "--workers", "optimizer": "--optimizer",
                    "clip": "--clip", "patch": "--patch-size", "warmup": "--warmup", "loss": "--loss",
-                   "adversarial_weight": "--adversarial-weight", "content_layer": "--content-layer", "ema": "--ema"}
+                   "adversarial_weight": "--adversarial-weight", "content_layer": "--content-layer", "ema": "--ema",
+                   "r1": "--r1"}
 
         def whole(v, least):
             return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= least
@@ -136,6 +138,8 @@ class Recipe:
              and self.adversarial_weight >= 0, "adversarial_weight", "a number of at least 0")
         need(isinstance(self.ema, numbers.Real) and 0 <= self.ema < 1 and (self.ema == 0 or self.kind == "srgan"),
              "ema", "a decay from 0 (none) up to, not including, 1, for SRGAN only")
+        need(isinstance(self.r1, numbers.Real) and math.isfinite(self.r1) and self.r1 >= 0
+             and (self.r1 == 0 or self.kind == "srgan"), "r1", "a number of at least 0, for SRGAN only")
         size = self.patch.get("size")
         need(size is None or whole(size, 2), "patch", "a size of at least 2 pixels")
         if self.kind in RGB_KINDS and size is not None:  # HR crops of whole LR pixels; SRGAN's discriminator

@@ -650,16 +650,23 @@ class GANTrainer(Trainer):
         scaler_disc, scaler_gen = self.scalers[1], self.scalers[0]
         # Discriminator: -log D(hr) - log(1 - D(G(lr_img))).
         self.opt_disc.zero_grad(set_to_none=True)
+        gamma = self.recipe.r1
+        hr = hr.detach().requires_grad_(gamma > 0)
         with self._autocast():
             fake = self.net(lr_img)
-            d_loss = discriminator_loss(self.disc_net(hr).float(), self.disc_net(fake.detach()).float())
+            real_logits = self.disc_net(hr).float()
+            d_loss = discriminator_loss(real_logits, self.disc_net(fake.detach()).float())
+        if gamma:  # not the paper's: R1 (Mescheder et al., ICML 2018, eq. 9), gamma/2 E ||grad_x D(x)||^2 on real x
+            grad, = torch.autograd.grad(real_logits.sum(), hr, create_graph=True)
+            r1 = grad.float().pow(2).flatten(1).sum(1).mean()
+            d_loss = d_loss + gamma / 2 * r1
         scaler_disc.scale(d_loss).backward()
         scaler_disc.step(self.opt_disc)
         scaler_disc.update()
         # Generator: content loss + 1e-3 x -log D(G(lr_img)) (SRGAN eq. 3).
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
-            content = self.content(fake.float(), hr.float())
+            content = self.content(fake.float(), hr.detach().float())
             fake_logits = self.disc_net(fake).float()
             g_loss = generator_loss(content, fake_logits, self.recipe.adversarial_weight)
         scaler_gen.scale(g_loss).backward()
@@ -670,7 +677,7 @@ class GANTrainer(Trainer):
         if self.average is not None:  # w_avg <- ema w_avg + (1 - ema) w
             self.average.update_parameters(self.model)
         return {"loss": g_loss.item(), "content": content.item(), "adversarial": adversarial_loss(fake_logits).item(),
-                "d_loss": d_loss.item(), "grad_norm": gnorm}
+                "d_loss": d_loss.item(), "grad_norm": gnorm, **({"r1": r1.item()} if gamma else {})}
 
 
 def train(recipe: Recipe, out: str | Path, device: str | None = None, resume: bool = False,

@@ -1,3 +1,4 @@
+import copy
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ from srlib.data import builtin_images, save_image
 from srlib.device import cpu_has_native_bf16
 from srlib.evaluate import evaluate
 from srlib.inference import as_method, load_model
-from srlib.losses import log_l1_per_scale, log_mse_per_scale, mse, srgan_mse
+from srlib.losses import discriminator_loss, log_l1_per_scale, log_mse_per_scale, mse, srgan_mse
 from srlib.models import VDSR as VDSRNet
 from srlib.models import make_model
 from srlib.pretrained import load
@@ -560,6 +561,39 @@ def test_srgan_keeps_a_moving_average_of_the_generator_and_resumes_it_exactly(tm
         recipe("srresnet", ema=0.9).check()
     with pytest.raises(SRError, match=r"ema \(--ema\) must be"):
         r.replace(ema=1.0).check()
+
+
+@pytest.mark.slow
+def test_srgan_r1_penalises_the_discriminators_gradient_at_the_real_crops(tmp_path):
+    """With ``r1`` = gamma the discriminator steps on its loss + gamma/2 x the mean over the batch of the
+    squared norm of its input gradient at the real crops, computed here by hand on copies."""
+    r = recipe("srgan", model_config=dict(scale=4, blocks=1, width=8), content_layer="mse", data="builtin",
+               val_data="builtin", batch_size=4, iterations=1, val_every=1, patch=dict(size=32, stride=64), r1=10.0)
+    t = Trainer(r, tmp_path / "a", progress=False)
+    low, hr = (torch.stack(x) for x in zip(*[t.data[i] for i in range(4)], strict=True))
+    gen, steps = copy.deepcopy(t.model), {}
+    for gamma in (10.0, 0.0):
+        disc = copy.deepcopy(t.disc)
+        opt = type(t.opt_disc)(disc.parameters(), **t.opt_disc.defaults)
+        x = hr.clone().requires_grad_(True)
+        real = disc(x)
+        grad, = torch.autograd.grad(real.sum(), x, create_graph=True)
+        penalty = grad.pow(2).flatten(1).sum(1).mean()
+        with torch.no_grad():
+            fake = gen(low)
+        (discriminator_loss(real, disc(fake)) + gamma / 2 * penalty).backward()
+        opt.step()
+        steps[gamma] = [p.detach() for p in disc.parameters()]
+    stats = t.step((low, hr), r.lr)
+    assert stats["r1"] == pytest.approx(penalty.item(), rel=1e-4) and penalty.item() > 0
+    ours = list(t.disc.parameters())
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(ours, steps[10.0], strict=True))
+    assert not all(torch.allclose(a, b, atol=1e-6) for a, b in zip(ours, steps[0.0], strict=True))
+    assert not hr.requires_grad  # the caller's batch is left as it was
+    with pytest.raises(SRError, match=r"r1 \(--r1\) must be"):
+        recipe("srresnet", r1=1.0).check()
+    with pytest.raises(SRError, match=r"r1 \(--r1\) must be"):
+        r.replace(r1=-1.0).check()
 
 
 @pytest.mark.slow
