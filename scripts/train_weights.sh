@@ -67,6 +67,13 @@ cp -r runs/srgan-x4-mse-gan-bilinear-ema runs/srgan-x4-mse-gan-bilinear-ema-2
 python -m srlib train srgan --resume --iterations 3000 --lr 1e-5 --out runs/srgan-x4-mse-gan-bilinear-ema-2 --quiet
 # The averaged bilinear SRGAN-MSE at half the paper's adversarial weight (5e-4 against the [-1, 1] MSE). AMD EPYC.
 bil srgan-x4-mse-gan-bilinear-ema-5e-4 --content-layer mse --ema 0.995 --adversarial-weight 5e-4
+# The averaged bilinear SRGAN-MSE with an R1 penalty on the discriminator (Mescheder et al. 2018; not the paper's) at
+# gamma = 1, 0.3 and 0.1, and the same steps without the adversarial loss (weight 0: the discriminator only watches),
+# what the extra MSE steps do alone. Float32 on a 2-core AMD EPYC.
+for g in 1 0.3 0.1; do
+  bil srgan-x4-mse-gan-bilinear-ema-r1$([ $g = 1 ] || echo -$g) --content-layer mse --ema 0.995 --r1 $g
+done
+bil srgan-x4-mse-bilinear-ema --content-layer mse --ema 0.995 --adversarial-weight 0
 # The depth sweep of the receptive-field notebook: the same recipe and iterations, only the depth differs
 # (vdsr-fast on 291, x2/x3/x4 mixed, 10,000 steps of 16 patches, seed 0; bf16 on a 2-core AMD EPYC with AVX512-BF16).
 for d in 20 10 5 3; do
