@@ -8,8 +8,10 @@ use the builtin images, and say so). Unless ``--no-install``, it first installs 
 (``pip install -r requirements.txt -e .``). Then, within ``--budget`` seconds in all:
 
 1. ``pytest tests/test_gpu.py`` (skipped in a dry run);
-2. each notebook executed in a fresh kernel (nbclient) with ``SRLIB_FULL=1`` (quick mode in a dry
-   run), each under its own time limit (``LIMITS``, or what is left of the budget);
+2. each notebook executed in a fresh kernel (nbclient) with ``SRLIB_FULL=1``, each under its own time
+   limit (``srlib.notebook.FULL_BUDGET_S``, or what is left of the budget). A dry run sets
+   ``SRLIB_FULL=dry`` instead: full mode's code at quick mode's sizes, on a CPU, which finds a
+   full-mode branch that fails before any GPU time is spent (its limits are not the GPU's);
 
 and writes into ``--out``: ``<notebook>.json`` per notebook (status, wall time, peak GPU memory,
 the printed output of its checked cells: its key numbers), the executed notebooks, and
@@ -23,8 +25,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,9 +38,6 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-# Seconds each notebook may take in full mode on one H100/H200-class GPU (all four: 10 minutes).
-LIMITS = {"01_sparse_coding": 150, "02_receptive_fields": 90, "03_residual_learning": 180,
-          "04_perceptual_loss": 180}
 PEAK = ("import json as _j, torch as _t\n"
         "print('gpu_check:' + _j.dumps({'peak_gpu_bytes': _t.cuda.max_memory_allocated() "
         "if _t.cuda.is_available() else 0}))")
@@ -54,12 +55,14 @@ def printed(cell) -> str:
 
 
 def run_notebook(path: Path, limit: float, full: bool, out: Path) -> dict:
-    """Execute ``path`` in its folder under ``limit`` seconds; save it into ``out``; its record."""
+    """Execute ``path`` in a scratch folder (removed after) under ``limit`` seconds; save it into ``out``;
+    its record."""
     nb = nbformat.read(path, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(PEAK))
-    env = {**os.environ, "SRLIB_FULL": "1" if full else "0"}
+    env = {**os.environ, "SRLIB_FULL": "1" if full else "dry"}
+    work = tempfile.mkdtemp(prefix=f"gpu_check-{path.stem}-")  # the runs it trains: not in the checkout
     client = NotebookClient(nb, timeout=max(1, int(limit)), kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
+                            resources={"metadata": {"path": work}})
     record = {"notebook": path.name, "full": full, "limit_s": round(limit, 1)}
     t0 = time.perf_counter()
     deadline = t0 + limit
@@ -79,6 +82,7 @@ def run_notebook(path: Path, limit: float, full: bool, out: Path) -> dict:
         record["status"] = "failed"
         record["error"] = str(e)[-2000:]
     record["wall_s"] = round(time.perf_counter() - t0, 1)
+    shutil.rmtree(work, ignore_errors=True)
     tail = printed(nb.cells[-1])
     record["peak_gpu_bytes"] = json.loads(tail.split("gpu_check:", 1)[1])["peak_gpu_bytes"] if "gpu_check:" in tail \
         else None
@@ -94,7 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", required=True, type=Path, help="results folder (created)")
     p.add_argument("--budget", type=float, default=600, help="seconds for everything (default 600)")
-    p.add_argument("--dry-run", action="store_true", help="on a CPU: quick mode, no GPU tests")
+    p.add_argument("--dry-run", action="store_true",
+                   help="on a CPU: full mode's code at quick mode's sizes (SRLIB_FULL=dry), no GPU tests")
+    p.add_argument("--limit", type=float, help="seconds per notebook (default: srlib.notebook.FULL_BUDGET_S; "
+                   "a dry run: 3 times quick mode's budget)")
     p.add_argument("--no-install", action="store_true", help="use the environment as it is")
     p.add_argument("--notebooks", nargs="+", help="notebook names or .ipynb files (default: all of notebooks/)")
     a = p.parse_args(argv)
@@ -104,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-r", str(ROOT / "requirements.txt"),
                         "-e", str(ROOT)], check=True)
     import torch
+
+    from srlib.notebook import FULL_BUDGET_S, QUICK_BUDGET_S
 
     cuda = torch.cuda.is_available()
     if not cuda and not a.dry_run:
@@ -130,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         if left < 5:
             not_reached.append(path.name)
             continue
-        limit = min(LIMITS.get(path.stem, 180), left)
+        limit = min(a.limit or (3 * QUICK_BUDGET_S if a.dry_run else FULL_BUDGET_S.get(path.stem, 180)), left)
         rec = run_notebook(path, limit, not a.dry_run, a.out)
         summary["notebooks"][path.name] = {k: rec[k] for k in ("status", "wall_s", "peak_gpu_bytes")}
         print(f"{path.name}: {rec['status']} in {rec['wall_s']} s (limit {limit:.0f} s)", flush=True)

@@ -1,7 +1,11 @@
 """What every notebook of the book starts with: its mode, its device, its seeds, its images.
 
-A notebook runs in *quick* mode by default (a few minutes on two CPU cores) and at the
-papers' scale when ``SRLIB_FULL=1`` is set in the environment (or ``full=True`` is passed).
+A notebook runs in *quick* mode by default (a few minutes on two CPU cores) and in *full* mode,
+for a GPU, when ``SRLIB_FULL=1`` is set in the environment (or ``full=True`` is passed): the
+papers' networks and recipes, sized so that all four notebooks take about 10 minutes on one
+H100/H200-class GPU (:data:`FULL_BUDGET_S`). ``SRLIB_FULL=dry`` runs full mode's code at quick
+mode's sizes, on a CPU (``scripts/gpu_check.py --dry-run``, tested in CI): a full-mode branch that
+fails is found there, not after minutes on a GPU.
 Chapters: every notebook (``notebooks/*.ipynb``) and every chapter that runs code; the preface
 (book/preface.md) explains the two modes.
 """
@@ -21,17 +25,28 @@ from .data import load_images, or_builtin
 from .device import cpu_info, describe_cpu, pick_device
 
 QUICK_BUDGET_S = 180  # what a notebook's quick mode may take on 2 CPU cores in float32 (the book's rule)
+# What each notebook's full mode is sized to take on one H100/H200-class GPU, seconds (all four: 10 minutes);
+# scripts/gpu_check.py runs each under this limit and records what it took (the GPU appendix shows it).
+FULL_BUDGET_S = {"01_sparse_coding": 180, "02_receptive_fields": 90, "03_residual_learning": 180,
+                 "04_perceptual_loss": 150}
 
 
 @dataclass(frozen=True)
 class Session:
     """The settings a notebook runs with."""
 
-    full: bool  # paper scale (True) or quick mode (False)
+    full: bool  # full mode's code (True) or quick mode (False)
     device: torch.device
     test_set: str  # "Set5" when the benchmark images are at hand, else "builtin"
     seed: int
     started: float = field(default_factory=time.perf_counter)  # when setup() ran
+    dry: bool = False  # a dry run: full mode's code at quick mode's sizes (SRLIB_FULL=dry)
+    full_budget_s: float | None = None  # what its full mode is sized to take on one H100/H200-class GPU
+
+    def size(self, full, quick):
+        """``full`` in full mode, else ``quick``: in quick mode, and in a dry run, which runs full
+        mode's code with quick mode's sizes (``SRLIB_FULL=dry``, to test it on a CPU)."""
+        return full if self.full and not self.dry else quick
 
     def report(self) -> str:
         """The notebook's wall time since :func:`setup`, its mode and the machine it ran on (the
@@ -41,7 +56,11 @@ class Session:
         where = describe_cpu(cpu)
         if self.device.type == "cuda":
             where = f"{torch.cuda.get_device_name(self.device)}; CPU {where}"
-        text = f"This notebook ran in {seconds:.0f} s, {'full' if self.full else 'quick'} mode, on {where}."
+        mode = "a dry run of full mode" if self.dry else "full mode" if self.full else "quick mode"
+        text = f"This notebook ran in {seconds:.0f} s, {mode}, on {where}."
+        if self.full and not self.dry and self.full_budget_s:
+            text += (f" Full mode is sized for {self.full_budget_s:.0f} s on one H100/H200-class GPU: "
+                     + ("within it." if seconds <= self.full_budget_s else "over it."))
         if not self.full:
             text += (f" Quick mode's budget is {QUICK_BUDGET_S} s on 2 CPU cores in float32: "
                      + ("within it." if seconds <= QUICK_BUDGET_S and cpu["cores"] <= 2 else
@@ -62,10 +81,15 @@ class Session:
 
 
 def full_mode(full: bool | None = None) -> bool:
-    """``full`` if given, else whether ``SRLIB_FULL`` is set to 1/true/yes."""
+    """``full`` if given, else whether ``SRLIB_FULL`` is set to 1/true/yes (or to dry: :func:`dry_run`)."""
     if full is not None:
         return bool(full)
-    return os.environ.get("SRLIB_FULL", "").strip().lower() in ("1", "true", "yes", "on")
+    return os.environ.get("SRLIB_FULL", "").strip().lower() in ("1", "true", "yes", "on", "dry")
+
+
+def dry_run() -> bool:
+    """Whether ``SRLIB_FULL=dry``: full mode's code at quick mode's sizes (:meth:`Session.size`)."""
+    return os.environ.get("SRLIB_FULL", "").strip().lower() == "dry"
 
 
 def seed_everything(seed: int = 0) -> None:
@@ -75,14 +99,21 @@ def seed_everything(seed: int = 0) -> None:
     torch.manual_seed(seed)
 
 
-def setup(seed: int = 0, full: bool | None = None, device: str | None = None, verbose: bool = True) -> Session:
-    """Seed everything, pick the mode, the device and the test images, and say which."""
+def setup(notebook: str | None = None, seed: int = 0, full: bool | None = None, device: str | None = None,
+          verbose: bool = True) -> Session:
+    """Seed everything, pick the mode, the device and the test images, and say which; ``notebook``
+    (its file name without .ipynb) says how long its full mode is sized to take (:data:`FULL_BUDGET_S`)."""
     seed_everything(seed)
     on_colab = "google.colab" in sys.modules  # there, a missing Set5 is downloaded
     test_set = or_builtin("Set5", on_colab)
-    s = Session(full=full_mode(full), device=pick_device(device), test_set=test_set, seed=seed)
+    budget = FULL_BUDGET_S.get(notebook) if notebook else None
+    s = Session(full=full_mode(full), device=pick_device(device), test_set=test_set, seed=seed,
+                dry=full is None and dry_run(), full_budget_s=budget)
     if verbose:
-        mode = "full (the papers' scale)" if s.full else "quick (set SRLIB_FULL=1 for the papers' scale)"
+        sized = f", sized for {budget:.0f} s on one H100/H200-class GPU" if budget else ""
+        mode = ("full, dry run (full mode's code at quick mode's sizes)" if s.dry else
+                f"full (the papers' networks and recipes, for a GPU{sized})" if s.full else
+                f"quick (SRLIB_FULL=1 on a GPU runs the full mode{sized})")
         data = "Set5" if s.test_set == "Set5" else "builtin (Set5 not found: see the data sets appendix)"
         print(f"mode: {mode}\ndevice: {s.device}\ntest images: {data}")
     return s

@@ -23,7 +23,7 @@ from . import checkpoint as checkpoints
 from .errors import SRError
 from .inference import load_model
 
-__all__ = ["index", "available", "load", "pretrained", "history"]
+__all__ = ["index", "available", "load", "pretrained", "history", "retrain"]
 
 WEIGHTS = Path(__file__).with_name("weights")
 
@@ -59,6 +59,35 @@ def history(name: str) -> list[dict]:
 def pretrained(name: str, device: str | torch.device = "cpu") -> nn.Module:
     """The network of shipped weights ``name``, in eval mode (e.g. ``pretrained("vdsr")``)."""
     return load(name, device)[0]
+
+
+def retrain(name: str, out: str | Path, device: str | torch.device | None = None, data: str | None = None,
+            iterations: int | None = None) -> tuple[nn.Module, dict, list[dict]]:
+    """Train shipped weights ``name`` again, from the recipe recorded with them, into ``out``:
+    ``(network, info, history)``, to set beside the shipped run (the notebooks' full mode does).
+
+    The same recipe and seed, for as many iterations as the shipped run did (a run fitted to
+    ``--minutes`` is retrained for the iterations it reached); ``data`` replaces its training set
+    (``"builtin"`` where the set is not at hand), ``iterations`` shortens it (a dry run, on a CPU;
+    validated four times).
+    A run stopped in ``out`` before is continued, a finished one is read.
+    """
+    from .recipes import Recipe
+    from .train import read_history, train
+
+    info = load(name)[1]
+    length = iterations or int(info["iterations"])
+    r = Recipe.from_dict(info["recipe"]).replace(minutes=None, epochs=None, iterations=length, checkpoint_every=2000)
+    if iterations:  # shortened: validated four times along the way, as the curves want
+        r = r.replace(val_every=min(r.val_every, max(1, length // 4)))
+    if data is not None:
+        r = r.replace(data=data)
+    out = Path(out)
+    last = out / "last.pt"
+    if not last.is_file() or load_model(last)[1]["iteration"] < length:
+        train(r, out, device=None if device is None else str(device), resume=last.is_file(), progress=False)
+    model, trained = load_model(last, device or "cpu")
+    return model, {**info, **trained}, read_history(out)
 
 
 def ship(checkpoint: str | Path, name: str, command: str, cpu_minutes: float, data: str,

@@ -102,7 +102,7 @@ def _unit(x: torch.Tensor, features: str) -> tuple[torch.Tensor, torch.Tensor]:
     """``(x / norm, norm)`` per column for gradient features (Yang et al. code unit-norm features,
     and scale the synthesised detail back by the same norm); raw pixels are coded as they are."""
     if features == "pixels":
-        return x, torch.ones(1, x.shape[1], dtype=x.dtype)
+        return x, torch.ones(1, x.shape[1], dtype=x.dtype, device=x.device)
     norm = x.norm(dim=0, keepdim=True).clamp_min(1e-6)
     return x / norm, norm
 
@@ -125,7 +125,7 @@ def ista(d: torch.Tensor, x: torch.Tensor, lam: float, steps: int, z: torch.Tens
     z <- soft(W x + S z) with W = D^T / L, S = I - D^T D / L is the same arithmetic).
     """
     L = lipschitz(d)
-    z = torch.zeros(d.shape[1], x.shape[1], dtype=x.dtype) if z is None else z
+    z = torch.zeros(d.shape[1], x.shape[1], dtype=x.dtype, device=x.device) if z is None else z
     for _ in range(steps):
         z = soft(z + d.T @ (x - d @ z) / L, lam / L)
     return z
@@ -134,7 +134,7 @@ def ista(d: torch.Tensor, x: torch.Tensor, lam: float, steps: int, z: torch.Tens
 def fista(d: torch.Tensor, x: torch.Tensor, lam: float, steps: int, z: torch.Tensor | None = None) -> torch.Tensor:
     """FISTA (Beck and Teboulle 2009): ISTA with Nesterov momentum, for learning the dictionaries."""
     L = lipschitz(d)
-    z = torch.zeros(d.shape[1], x.shape[1], dtype=x.dtype) if z is None else z
+    z = torch.zeros(d.shape[1], x.shape[1], dtype=x.dtype, device=x.device) if z is None else z
     y, t = z, 1.0
     for _ in range(steps):
         z_next = soft(y + d.T @ (x - d @ y) / L, lam / L)
@@ -189,26 +189,27 @@ def learn_dictionaries(x: torch.Tensor, y: torch.Tensor, n_atoms: int = 128, lam
     D = X Z^T (Z Z^T)^-1 with every atom scaled to unit norm; an unused atom is replaced by a
     random training pair. ``history`` (a list) receives the objective after every round.
     ``features`` names what ``x`` holds (as given to :func:`training_pairs`). Computes in the
-    pairs' dtype (float32 halves the time of a large dictionary).
+    pairs' dtype (float32 halves the time of a large dictionary) and on their device (a GPU's, in
+    the notebook's full mode); the dictionaries are returned on the CPU.
     """
     g = torch.Generator().manual_seed(seed)
     xy = torch.cat([x, y])
-    pick = torch.randperm(xy.shape[1], generator=g)[:n_atoms]
+    pick = torch.randperm(xy.shape[1], generator=g)[:n_atoms].to(xy.device)
     d = xy[:, pick] / xy[:, pick].norm(dim=0).clamp_min(1e-12)
     z = None
     for _ in range(rounds):
         z = fista(d, xy, lam, code_steps, z)
         used = z.abs().sum(1) > 0
-        gram = (z @ z.T).double() + 1e-8 * torch.eye(n_atoms, dtype=torch.float64)
+        gram = (z @ z.T).double() + 1e-8 * torch.eye(n_atoms, dtype=torch.float64, device=z.device)
         d_new = torch.linalg.solve(gram, (z @ xy.T).double()).T.to(xy.dtype)  # least squares: argmin_D ||XY - D Z||^2
-        fresh = xy[:, torch.randint(xy.shape[1], (n_atoms,), generator=g)]
+        fresh = xy[:, torch.randint(xy.shape[1], (n_atoms,), generator=g).to(xy.device)]
         d_new = torch.where(used, d_new, fresh)
         d = d_new / d_new.norm(dim=0).clamp_min(1e-12)  # unit-norm atoms (the constraint of eq. (24))
         if history is not None:
             r = xy - d @ z
             history.append(float(0.5 * (r * r).sum() / xy.shape[1] + lam * z.abs().sum() / xy.shape[1]))
     m = x.shape[0]
-    return Dictionaries(d[:m].contiguous(), d[m:].contiguous(), lam, features)
+    return Dictionaries(d[:m].cpu().contiguous(), d[m:].cpu().contiguous(), lam, features)
 
 
 def overlap_count(shape: tuple[int, int], p: int) -> np.ndarray:
@@ -219,23 +220,26 @@ def overlap_count(shape: tuple[int, int], p: int) -> np.ndarray:
     return np.outer(rows, cols).astype(np.float64)
 
 
-def sparse_code_sr(lr_up: np.ndarray, dicts: Dictionaries, steps: int = 10, chunk: int = 20000) -> np.ndarray:
+def sparse_code_sr(lr_up: np.ndarray, dicts: Dictionaries, steps: int = 10, chunk: int = 20000,
+                   device: str | torch.device = "cpu") -> np.ndarray:
     """Sparse-coding SR of an interpolated image (H, W) in [0, 1], patch by patch (Yang et al.,
     section III): every overlapping p x p patch's LR feature (its pixels minus their mean, or
     its derivatives at unit norm: ``dicts.features``) is coded by ``steps`` ISTA steps on ``dl``
     (from zero), its HR patch is the LR patch plus the detail ``dh z`` (times the norm), and the
     overlaps are averaged (the LR patches average back to ``lr_up`` itself).
 
-    Computes in the dictionaries' dtype (float64 for exact comparisons).
+    Computes in the dictionaries' dtype (float64 for exact comparisons), on ``device`` (a GPU's in
+    the notebook's full mode: large dictionaries code whole images in seconds there).
     """
     p, dtype = dicts.p, dicts.dl.dtype
+    dl, dh = dicts.dl.to(device), dicts.dh.to(device)
     patches = torch.from_numpy(_feature_patches(np.asarray(lr_up, dtype=np.float64), p, dicts.features))
     rows, cols = lr_up.shape[0] - p + 1, lr_up.shape[1] - p + 1
     hr = np.empty((len(patches), p * p))
     for i in range(0, len(patches), chunk):
-        x, norm = _unit(patches[i:i + chunk].to(dtype).T, dicts.features)
-        z = ista(dicts.dl, x, dicts.lam, steps)  # the sparse code of every patch
-        hr[i:i + chunk] = (dicts.dh @ z * norm).T.double().numpy()  # the HR detail of every patch
+        x, norm = _unit(patches[i:i + chunk].to(device, dtype).T, dicts.features)
+        z = ista(dl, x, dicts.lam, steps)  # the sparse code of every patch
+        hr[i:i + chunk] = (dh @ z * norm).T.double().cpu().numpy()  # the HR detail of every patch
     out = np.zeros(lr_up.shape)
     hr = hr.reshape(rows, cols, p, p)
     for a in range(p):  # each patch adds its pixels at its place ...

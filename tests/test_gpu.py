@@ -102,3 +102,30 @@ def test_tiled_upscale_on_cuda_in_full_and_half_precision():
     img = builtin_images()[0][1][:100, :120]
     out = upscale_photo(Photo(img), gpu, "vdsr", 2, half=True)
     assert out.pixels.shape == (200, 240, 3) and out.pixels.dtype == np.uint8
+
+
+def test_sparse_coding_dictionaries_learn_on_cuda_as_on_the_cpu():
+    """Notebook 01's full mode learns its dictionaries on the GPU: the same algorithm, returned on the CPU."""
+    from srlib import sparse
+
+    x, y = sparse.training_pairs("builtin", 3, 7, 2000, seed=0)
+    cpu = sparse.learn_dictionaries(x, y, 64, rounds=3, seed=0)
+    gpu = sparse.learn_dictionaries(x.cuda(), y.cuda(), 64, rounds=3, seed=0)
+    assert gpu.dl.device.type == "cpu" and gpu.dl.dtype == torch.float64
+    assert torch.allclose(gpu.dl, cpu.dl, atol=1e-6) and torch.allclose(gpu.dh, cpu.dh, atol=1e-6)
+
+
+def test_sparse_coding_codes_an_image_on_cuda_as_on_the_cpu():
+    """Notebook 01's full mode codes whole images with 512 atoms on the GPU, in float64."""
+    from srlib import sparse
+    from srlib.data import builtin_images
+
+    x, y = sparse.training_pairs("builtin", 3, 7, 2000, seed=0)
+    d = sparse.learn_dictionaries(x, y, 64, rounds=2, seed=0)
+    _, lr_up = sparse.interpolated(builtin_images()[0][1][:96, :96], 3)
+    cpu = sparse.sparse_code_sr(lr_up, d, 5)
+    assert np.abs(sparse.sparse_code_sr(lr_up, d, 5, device="cuda") - cpu).max() < 1e-10
+    net = sparse.SparseCodingNet.from_dictionaries(d, steps=5).cuda()
+    with torch.no_grad():
+        out = net(torch.from_numpy(lr_up)[None, None].cuda()).squeeze().cpu().numpy()
+    assert np.abs(out - cpu).max() < 1e-10

@@ -34,7 +34,7 @@ def test_dry_run_records_a_notebook_then_stops_at_the_budget(tmp_path):
     assert rec["status"] == "ok" and rec["peak_gpu_bytes"] == 0 and not rec["full"]
     assert list(rec["checked_outputs"].values()) == ["key number: 42\n"]
     ran = nbformat.read(out / "quick.ipynb", as_version=4)
-    assert ran.cells[0].outputs[0]["text"] == "mode: 0\n" and len(ran.cells) == 2  # quick mode; no added cell kept
+    assert ran.cells[0].outputs[0]["text"] == "mode: dry\n" and len(ran.cells) == 2  # no added cell kept
     rec = json.loads((out / "slow.json").read_text())
     assert rec["status"] == "timed out" and rec["wall_s"] < 30  # the rest of the budget, not the 60 s sleep
     summary = json.loads((out / "summary.json").read_text())
@@ -51,3 +51,19 @@ def test_no_gpu_without_dry_run_and_unknown_notebook(tmp_path):
         assert p.returncode == 2 and "no CUDA device" in p.stderr
     p = _run("--out", str(tmp_path), "--notebooks", "05_nothing")
     assert p.returncode == 2 and "unknown notebook" in p.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [p.stem for p in sorted((ROOT / "notebooks").glob("*.ipynb"))])
+def test_every_notebooks_full_mode_runs_dry_on_a_cpu(tmp_path, name):
+    """Full mode's code (SRLIB_FULL=dry: its branches, at quick mode's sizes) runs to the end, so that
+    a full-mode branch that fails is found here, not after minutes on a GPU; its runs train in the
+    results folder, never in the checkout."""
+    p = _run("--out", str(tmp_path), "--notebooks", name)
+    assert p.returncode == 0, p.stderr[-3000:]
+    rec = json.loads((tmp_path / f"{name}.json").read_text())
+    assert rec["status"] == "ok", rec.get("error", "")[-3000:]
+    ran = nbformat.read(tmp_path / f"{name}.ipynb", as_version=4)
+    first = "".join(o.get("text", "") for c in ran.cells[:4] if c.cell_type == "code" for o in c.outputs)
+    assert "mode: full, dry run" in first
+    assert not (ROOT / "notebooks" / "runs").exists()

@@ -626,3 +626,21 @@ def test_srresnet_then_srgan_from_it(tmp_path):
     assert all(torch.equal(v, start.model.state_dict()[k]) for k, v in weights.items())
     with pytest.raises(SRError, match="a vdsr checkpoint cannot start an SRGAN generator"):
         Trainer(r.replace(generator=str(v)), tmp_path / "x", progress=False)
+
+
+def test_retrain_trains_a_shipped_run_again_from_its_recorded_recipe_and_reads_it_once_done(tmp_path):
+    """The notebooks' full mode sets a run trained again beside the shipped one: same recipe and
+    seed, shortened here (a dry run validates four times), continued or read, never restarted."""
+    from srlib.pretrained import retrain
+
+    name, out = "srcnn-x3-915-n32", tmp_path / "again"
+    model, info, hist = retrain(name, out, data="builtin", iterations=8)
+    shipped = Recipe.from_dict(load(name)[1]["recipe"])
+    assert Recipe.from_dict(info["recipe"]) == shipped.replace(iterations=8, val_every=2, data="builtin",
+                                                               checkpoint_every=2000, minutes=None, epochs=None)
+    assert info["iteration"] == 8 and [int(r["iteration"]) for r in hist] == [2, 4, 6, 8]
+    assert model.conv1.out_channels == 32 and not model.training
+    stamp = (out / "last.pt").stat().st_mtime_ns
+    again = retrain(name, out, data="builtin", iterations=8)  # finished: read, not trained again
+    assert (out / "last.pt").stat().st_mtime_ns == stamp and again[1]["iteration"] == 8
+    assert torch.equal(again[0].conv1.weight, model.conv1.weight)
