@@ -1,5 +1,7 @@
 import os
 import struct
+import subprocess
+import sys
 import zlib
 
 import imagecodecs
@@ -299,3 +301,16 @@ def test_failed_save_leaves_no_temporary_file_and_the_old_file_intact(tmp_path, 
     with pytest.raises(SRError, match="out.png: cannot write image .*disk full"):
         save_photo(path, Photo(_grad(peak=65535, dtype=np.uint16)))
     assert [f.name for f in tmp_path.iterdir()] == ["out.png"] and path.read_bytes() == old
+
+
+def test_srlib_imports_and_reads_8_bit_images_without_imagecodecs(tmp_path):
+    """imagecodecs is loaded for 16-bit colour PNG only: srlib and its notebooks' modules import, and
+    8-bit images read and write, where it is missing (a GPU machine without it, say)."""
+    Image.fromarray(_grad()).save(tmp_path / "a.png")
+    code = ("import sys; sys.modules['imagecodecs'] = None\n"  # any import of it fails
+            "import srlib, srlib.notebook, srlib.train, srlib.pretrained, srlib.perceptual, srlib.sparse\n"
+            "from srlib.data import read_image, save_image\n"
+            f"p = read_image({str(tmp_path / 'a.png')!r}); save_image({str(tmp_path / 'b.png')!r}, p)\n"
+            "assert 'imagecodecs' not in [m for m, v in sys.modules.items() if v is not None]; print('ok')")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout == "ok\n", run.stderr[-2000:]

@@ -10,12 +10,12 @@ import os
 import re
 import secrets
 import struct
+import sys
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import imagecodecs
 import numpy as np
 import tifffile
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -185,8 +185,15 @@ def _reading(path: Path):
         n = re.search(r"\((\d+) pixels\)", str(e))  # Pillow's message is the only place that says
         _check_pixels(path, int(n[1]) if n else 0)
         raise SRError(f"{path}: too many pixels ({e})") from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, struct.error, imagecodecs.PngError) as e:
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, struct.error, *_png_errors()) as e:
         raise SRError(f"{path}: cannot read image ({e})") from None  # what decoders of damaged files raise
+
+
+def _png_errors() -> tuple:
+    """imagecodecs' PNG error where it was imported: srlib loads it for 16-bit colour PNG only, so
+    that it imports and reads every other image without it (and faster)."""
+    codecs = sys.modules.get("imagecodecs")
+    return (codecs.PngError,) if codecs else ()
 
 
 def _check_pixels(path: Path, n: int) -> None:
@@ -200,6 +207,8 @@ def _to_photo(im: Image.Image, path: Path) -> Photo:
     """A Pillow image as a Photo; 16-bit colour is re-read by a library that keeps 16 bits."""
     rawmode = str(im.tile[0].args) if im.tile else ""  # before loading: loading clears the tile
     if im.format == "PNG" and ";16" in rawmode and not im.mode.startswith("I"):
+        import imagecodecs  # Pillow reads 16-bit colour PNG as 8 bits
+
         return _photo(imagecodecs.png_decode(path.read_bytes()), im.getexif().get(ORIENTATION, 1), path)
     bits = np.atleast_1d(im.tag_v2.get(258, 8)) if im.format == "TIFF" else [8]
     if max(bits) > 8 and im.mode not in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
@@ -286,12 +295,14 @@ def _encode(photo: Photo, fmt: str, path: Path) -> bytes:
         if a.dtype == np.uint8:
             Image.fromarray(a).save(buf, format=fmt, **SAVE_OPTIONS.get(fmt, {}))
         elif fmt == "PNG":
+            import imagecodecs  # 16-bit PNG (Pillow cannot write it in colour)
+
             return imagecodecs.png_encode(a.copy())  # a copy: imagecodecs refuses odd strides
         else:
             photometric = "rgb" if photo.pixels.ndim == 3 else "minisblack"
             alpha = {"extrasamples": ["unassalpha"], "planarconfig": "contig"} if photo.alpha is not None else {}
             tifffile.imwrite(buf, a, photometric=photometric, compression="zlib", **alpha)
-    except (OSError, ValueError, KeyError, TypeError, imagecodecs.PngError) as e:
+    except (OSError, ValueError, KeyError, TypeError, *_png_errors()) as e:
         raise SRError(f"{path}: cannot write {fmt} image ({e})") from None
     return buf.getvalue()
 
