@@ -3,7 +3,8 @@
 A notebook runs in *quick* mode by default (a few minutes on two CPU cores) and in *full* mode,
 for a GPU, when ``SRLIB_FULL=1`` is set in the environment (or ``full=True`` is passed): the
 papers' networks and recipes, sized so that all four notebooks take about 10 minutes on one
-H100/H200-class GPU (:data:`FULL_BUDGET_S`). ``SRLIB_FULL=dry`` runs full mode's code at quick
+H100/H200-class GPU (:data:`FULL_BUDGET_S`; on a Colab T4, up to about 15 times as long: :func:`t4_upper_s`).
+``SRLIB_FULL=dry`` runs full mode's code at quick
 mode's sizes, on a CPU (``scripts/gpu_check.py --dry-run``, tested in CI): a full-mode branch that
 fails is found there, not after minutes on a GPU.
 Chapters: every notebook (``notebooks/*.ipynb``) and every chapter that runs code; the preface
@@ -29,6 +30,23 @@ QUICK_BUDGET_S = 180  # what a notebook's quick mode may take on 2 CPU cores in 
 # scripts/gpu_check.py runs each under this limit and records what it took (the GPU appendix shows it).
 FULL_BUDGET_S = {"01_sparse_coding": 180, "02_receptive_fields": 90, "03_residual_learning": 180,
                  "04_perceptual_loss": 150}
+# Peak throughput in TFLOPS (dense, no sparsity) from NVIDIA's data sheets, for a rough Colab T4 estimate: an
+# H100/H200 SXM (the two compute alike) and a T4, in float32 and in 16-bit on tensor cores (bf16; the T4 has fp16 only).
+PEAK_TFLOPS = {"H100/H200": {"float32": 67.0, "16-bit": 989.0}, "T4": {"float32": 8.1, "16-bit": 65.0}}
+
+
+def t4_upper_s(seconds: float) -> float:
+    """Up to about how long ``seconds`` on one H100/H200-class GPU take on a T4 (Colab's GPU): scaled by the
+    larger ratio of the two GPUs' published peak throughput (:data:`PEAK_TFLOPS`: 16-bit's; float32's is
+    smaller). An upper estimate, not measured: a step too small to fill the larger GPU (most of the notebooks'
+    small networks) loses less on the T4; only float64 loses more (the T4 computes it at 1/32 of its float32
+    rate: notebook 01's pixel dictionaries)."""
+    return seconds * max(PEAK_TFLOPS["H100/H200"][k] / PEAK_TFLOPS["T4"][k] for k in ("float32", "16-bit"))
+
+
+def _sized(budget: float) -> str:
+    return (f"sized for {budget:.0f} s on one H100/H200-class GPU, up to about {t4_upper_s(budget) / 60:.0f} min "
+            "on a Colab T4")
 
 
 @dataclass(frozen=True)
@@ -61,6 +79,10 @@ class Session:
         if self.full and not self.dry and self.full_budget_s:
             text += (f" Full mode is sized for {self.full_budget_s:.0f} s on one H100/H200-class GPU: "
                      + ("within it." if seconds <= self.full_budget_s else "over it."))
+            if self.device.type == "cuda" and "T4" in torch.cuda.get_device_name(self.device):
+                upper = t4_upper_s(self.full_budget_s)
+                text += (f" On a T4, up to about {upper / 60:.0f} min: "
+                         + ("within that." if seconds <= upper else "over that."))
         if not self.full:
             text += (f" Quick mode's budget is {QUICK_BUDGET_S} s on 2 CPU cores in float32: "
                      + ("within it." if seconds <= QUICK_BUDGET_S and cpu["cores"] <= 2 else
@@ -110,7 +132,7 @@ def setup(notebook: str | None = None, seed: int = 0, full: bool | None = None, 
     s = Session(full=full_mode(full), device=pick_device(device), test_set=test_set, seed=seed,
                 dry=full is None and dry_run(), full_budget_s=budget)
     if verbose:
-        sized = f", sized for {budget:.0f} s on one H100/H200-class GPU" if budget else ""
+        sized = f", {_sized(budget)}" if budget else ""
         mode = ("full, dry run (full mode's code at quick mode's sizes)" if s.dry else
                 f"full (the papers' networks and recipes, for a GPU{sized})" if s.full else
                 f"quick (SRLIB_FULL=1 on a GPU runs the full mode{sized})")

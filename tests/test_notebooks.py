@@ -208,3 +208,30 @@ def test_every_notebook_has_a_full_mode_budget_and_all_four_fit_in_ten_minutes(m
     assert f"sized for {FULL_BUDGET_S['02_receptive_fields']} s on one H100/H200-class GPU: within it." in s.report()
     for path in NOTEBOOKS:
         assert f'setup("{path.stem}")' in "".join(_code(json.loads(path.read_text()))), path.name
+
+
+def test_full_mode_says_up_to_how_long_it_takes_on_a_colab_t4(monkeypatch, capsys):
+    """The T4 estimate is the budget scaled by the larger ratio of the data sheets' peak throughput
+    (16-bit: 989 / 65 TFLOPS, against float32's 67 / 8.1); setup() prints it, and report() on a T4
+    compares the run with it as well as with the H100/H200 budget."""
+    import time
+
+    import torch
+
+    from srlib.notebook import FULL_BUDGET_S, PEAK_TFLOPS, Session, setup, t4_upper_s
+
+    ratios = {k: PEAK_TFLOPS["H100/H200"][k] / PEAK_TFLOPS["T4"][k] for k in ("float32", "16-bit")}
+    assert 8 < ratios["float32"] < ratios["16-bit"] < 16
+    budget = FULL_BUDGET_S["02_receptive_fields"]
+    assert t4_upper_s(budget) == pytest.approx(budget * 989 / 65)
+    monkeypatch.delenv("SRLIB_FULL", raising=False)
+    setup("02_receptive_fields")
+    minutes = round(budget * 989 / 65 / 60)
+    assert (f"sized for {budget} s on one H100/H200-class GPU, up to about {minutes} min on a Colab T4"
+            in capsys.readouterr().out)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a, **k: "Tesla T4")
+    ten_minutes = Session(full=True, device=torch.device("cuda"), test_set="Set5", seed=0,
+                          started=time.perf_counter() - 600, full_budget_s=budget).report()
+    assert "on Tesla T4;" in ten_minutes
+    assert f"sized for {budget} s on one H100/H200-class GPU: over it." in ten_minutes
+    assert f"On a T4, up to about {minutes} min: within that." in ten_minutes
