@@ -1,13 +1,14 @@
 """Full mode on a GPU, run and recorded: the GPU tests, then every notebook with SRLIB_FULL=1.
 
     python scripts/gpu_check.py --out benchmarks/results/gpu/full-mode            # on a CUDA machine
+    python scripts/gpu_check.py --t4 --out results-t4                             # on a Colab T4
     python scripts/gpu_check.py --dry-run --out /tmp/dry --budget 40              # on a CPU (tested in CI)
 
 Run from the root of a checkout with SRLIB_DATA pointing at the benchmark data (else the notebooks
 use the builtin images, and say so). Unless ``--no-install``, it first installs what it needs
 (``pip install -r requirements.txt -e .``). Then, within ``--budget`` seconds in all:
 
-1. ``pytest tests/test_gpu.py`` (skipped in a dry run);
+1. ``pytest tests/test_gpu.py``, within ``GPU_TESTS_S`` (skipped in a dry run);
 2. each notebook executed in a fresh kernel (nbclient) with ``SRLIB_FULL=1``, each under its own time
    limit (``srlib.notebook.FULL_BUDGET_S``, or what is left of the budget). A dry run sets
    ``SRLIB_FULL=dry`` instead: full mode's code at quick mode's sizes, on a CPU, which finds a
@@ -17,7 +18,8 @@ and writes into ``--out``: ``<notebook>.json`` per notebook (status, wall time, 
 the printed output of its checked cells: its key numbers), the executed notebooks, and
 ``summary.json`` (device, PyTorch and CUDA versions, the GPU tests' result, what was not reached).
 A notebook that runs past its limit is stopped and recorded as such; the run stops cleanly at the
-budget and names the notebooks it did not reach.
+budget and names the notebooks it did not reach. ``--t4`` is for a T4 (Colab's GPU) or a GPU of its
+class: each notebook's limit is then ``srlib.notebook.t4_upper_s`` of its budget.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+GPU_TESTS_S = 120  # the limit of tests/test_gpu.py (59 s on an H100 when it had 7 tests)
 PEAK = ("import json as _j, torch as _t\n"
         "print('gpu_check:' + _j.dumps({'peak_gpu_bytes': _t.cuda.max_memory_allocated() "
         "if _t.cuda.is_available() else 0}))")
@@ -97,11 +100,13 @@ def run_notebook(path: Path, limit: float, full: bool, out: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", required=True, type=Path, help="results folder (created)")
-    p.add_argument("--budget", type=float, default=600, help="seconds for everything (default 600)")
+    p.add_argument("--budget", type=float, help="seconds for everything (default: the GPU tests' limit and the "
+                   "notebooks' added up; 600 in a dry run)")
     p.add_argument("--dry-run", action="store_true",
                    help="on a CPU: full mode's code at quick mode's sizes (SRLIB_FULL=dry), no GPU tests")
     p.add_argument("--limit", type=float, help="seconds per notebook (default: srlib.notebook.FULL_BUDGET_S; "
                    "a dry run: 3 times quick mode's budget)")
+    p.add_argument("--t4", action="store_true", help="a T4-class GPU: limits from srlib.notebook.t4_upper_s")
     p.add_argument("--no-install", action="store_true", help="use the environment as it is")
     p.add_argument("--notebooks", nargs="+", help="notebook names or .ipynb files (default: all of notebooks/)")
     a = p.parse_args(argv)
@@ -112,34 +117,42 @@ def main(argv: list[str] | None = None) -> int:
                         "-e", str(ROOT)], check=True)
     import torch
 
-    from srlib.notebook import FULL_BUDGET_S, QUICK_BUDGET_S
+    from srlib.notebook import FULL_BUDGET_S, QUICK_BUDGET_S, t4_upper_s
 
     cuda = torch.cuda.is_available()
     if not cuda and not a.dry_run:
         print("gpu_check: no CUDA device; use --dry-run to try the script on a CPU", file=sys.stderr)
         return 2
-    summary = {"device": torch.cuda.get_device_name(0) if cuda else "cpu (dry run)", "torch": torch.__version__,
-               "cuda": torch.version.cuda, "full": not a.dry_run, "budget_s": a.budget, "notebooks": {}}
-    if not a.dry_run:
-        t = time.perf_counter()
-        tests = subprocess.run([sys.executable, "-m", "pytest", "-q", str(ROOT / "tests" / "test_gpu.py")],
-                               capture_output=True, text=True, cwd=ROOT, timeout=max(10, a.budget / 4))
-        summary["gpu_tests"] = {"returncode": tests.returncode, "wall_s": round(time.perf_counter() - t, 1),
-                                "tail": tests.stdout[-1500:]}
-        print(f"GPU tests: exit {tests.returncode} in {summary['gpu_tests']['wall_s']} s", flush=True)
     chosen = [Path(n).resolve() if n.endswith(".ipynb") and Path(n).is_file() else
               next((b for b in NOTEBOOKS if n in (b.stem, b.name)), None) for n in a.notebooks or []] or NOTEBOOKS
     if None in chosen:
         print(f"gpu_check: unknown notebook in {a.notebooks}; choose from {[b.stem for b in NOTEBOOKS]}",
               file=sys.stderr)
         return 2
+
+    def limit_of(path: Path) -> float:  # a notebook's time limit, before the overall budget cuts it
+        if a.limit or a.dry_run:
+            return a.limit or 3 * QUICK_BUDGET_S
+        budget = FULL_BUDGET_S.get(path.stem, 180)
+        return t4_upper_s(budget) if a.t4 else budget
+
+    a.budget = a.budget or (600 if a.dry_run else GPU_TESTS_S + sum(limit_of(path) for path in chosen))
+    summary = {"device": torch.cuda.get_device_name(0) if cuda else "cpu (dry run)", "torch": torch.__version__,
+               "cuda": torch.version.cuda, "full": not a.dry_run, "budget_s": a.budget, "notebooks": {}}
+    if not a.dry_run:
+        t = time.perf_counter()
+        tests = subprocess.run([sys.executable, "-m", "pytest", "-q", str(ROOT / "tests" / "test_gpu.py")],
+                               capture_output=True, text=True, cwd=ROOT, timeout=min(GPU_TESTS_S, a.budget / 4))
+        summary["gpu_tests"] = {"returncode": tests.returncode, "wall_s": round(time.perf_counter() - t, 1),
+                                "tail": tests.stdout[-1500:]}
+        print(f"GPU tests: exit {tests.returncode} in {summary['gpu_tests']['wall_s']} s", flush=True)
     not_reached = []
     for path in chosen:
         left = a.budget - (time.perf_counter() - t0)
         if left < 5:
             not_reached.append(path.name)
             continue
-        limit = min(a.limit or (3 * QUICK_BUDGET_S if a.dry_run else FULL_BUDGET_S.get(path.stem, 180)), left)
+        limit = min(limit_of(path), left)
         rec = run_notebook(path, limit, not a.dry_run, a.out)
         summary["notebooks"][path.name] = {k: rec[k] for k in ("status", "wall_s", "peak_gpu_bytes")}
         print(f"{path.name}: {rec['status']} in {rec['wall_s']} s (limit {limit:.0f} s)", flush=True)

@@ -67,3 +67,37 @@ def test_every_notebooks_full_mode_runs_dry_on_a_cpu(tmp_path, name):
     first = "".join(o.get("text", "") for c in ran.cells[:4] if c.cell_type == "code" for o in c.outputs)
     assert "mode: full, dry run" in first
     assert not [*ROOT.glob("runs/*-dry"), *ROOT.glob("notebooks/runs/*-dry")]  # they stayed in its scratch folder
+
+
+def test_limits_on_an_h100_class_gpu_and_with_t4(tmp_path, monkeypatch):
+    """On a CUDA machine each notebook runs under its budget (srlib.notebook.FULL_BUDGET_S), with --t4
+    under the T4 estimate of it (t4_upper_s), and the default budget adds up the GPU tests' limit and the
+    notebooks' (here the GPU tests and the notebooks are stubbed: the limits are what is checked)."""
+    import importlib.util
+
+    import torch
+
+    from srlib.notebook import FULL_BUDGET_S, t4_upper_s
+
+    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "scripts" / "gpu_check.py")
+    gpu_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_check)
+    limits = {}
+
+    def run_notebook(path, limit, full, out):
+        limits[path.stem] = (limit, full)
+        return {"status": "ok", "wall_s": 1.0, "peak_gpu_bytes": 0}
+
+    monkeypatch.setattr(gpu_check, "run_notebook", run_notebook)
+    monkeypatch.setattr(gpu_check.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, "ok", ""))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a, **k: "Tesla T4")
+    for t4 in (False, True):
+        limits.clear()
+        out = tmp_path / str(t4)
+        assert gpu_check.main(["--no-install", "--out", str(out)] + ["--t4"] * t4) == 0
+        expected = {name: (t4_upper_s(b) if t4 else b) for name, b in FULL_BUDGET_S.items()}
+        assert limits == {name: (pytest.approx(s), True) for name, s in expected.items()}
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["budget_s"] == pytest.approx(gpu_check.GPU_TESTS_S + sum(expected.values()))
+        assert summary["device"] == "Tesla T4" and summary["not_reached"] == [] and summary["full"]
