@@ -20,6 +20,11 @@ the printed output of its checked cells: its key numbers), the executed notebook
 A notebook that runs past its limit is stopped and recorded as such; the run stops cleanly at the
 budget and names the notebooks it did not reach. ``--t4`` is for a T4 (Colab's GPU) or a GPU of its
 class: each notebook's limit is then ``srlib.notebook.t4_upper_s`` of its budget.
+
+A run can be made in parts (a session with a time limit, Colab's or a lent machine's): a results
+folder that holds a run on the same device and software is added to, notebook by notebook (a
+notebook run again replaces its record), and ``--no-tests`` skips the GPU tests in a later part;
+a folder that holds another device's run, or a dry run's, is refused (exit 2), never overwritten.
 """
 
 from __future__ import annotations
@@ -107,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=float, help="seconds per notebook (default: srlib.notebook.FULL_BUDGET_S; "
                    "a dry run: 3 times quick mode's budget)")
     p.add_argument("--t4", action="store_true", help="a T4-class GPU: limits from srlib.notebook.t4_upper_s")
+    p.add_argument("--no-tests", action="store_true", help="skip the GPU tests (a later part of a run)")
     p.add_argument("--no-install", action="store_true", help="use the environment as it is")
     p.add_argument("--notebooks", nargs="+", help="notebook names or .ipynb files (default: all of notebooks/)")
     a = p.parse_args(argv)
@@ -136,16 +142,28 @@ def main(argv: list[str] | None = None) -> int:
         budget = FULL_BUDGET_S.get(path.stem, 180)
         return t4_upper_s(budget) if a.t4 else budget
 
-    a.budget = a.budget or (600 if a.dry_run else GPU_TESTS_S + sum(limit_of(path) for path in chosen))
-    summary = {"device": torch.cuda.get_device_name(0) if cuda else "cpu (dry run)", "torch": torch.__version__,
-               "cuda": torch.version.cuda, "full": not a.dry_run, "budget_s": a.budget, "notebooks": {}}
-    if not a.dry_run:
+    tests = not a.dry_run and not a.no_tests
+    a.budget = a.budget or (600 if a.dry_run else GPU_TESTS_S * tests + sum(limit_of(path) for path in chosen))
+    run = {"device": torch.cuda.get_device_name(0) if cuda else "cpu (dry run)", "torch": torch.__version__,
+           "cuda": torch.version.cuda, "full": not a.dry_run}
+    record = a.out / "summary.json"
+    before = json.loads(record.read_text()) if record.is_file() else None
+    if before and {k: before.get(k) for k in run} != run:
+        print(f"gpu_check: {record} holds a run on {before.get('device')} (PyTorch {before.get('torch')}, "
+              f"full mode {before.get('full')}); give another --out", file=sys.stderr)
+        return 2
+    summary = before or {**run, "notebooks": {}, "parts": []}
+    part = {"budget_s": a.budget, "notebooks": [path.name for path in chosen]}
+    if tests:
         t = time.perf_counter()
-        tests = subprocess.run([sys.executable, "-m", "pytest", "-q", str(ROOT / "tests" / "test_gpu.py")],
-                               capture_output=True, text=True, cwd=ROOT, timeout=min(GPU_TESTS_S, a.budget / 4))
-        summary["gpu_tests"] = {"returncode": tests.returncode, "wall_s": round(time.perf_counter() - t, 1),
-                                "tail": tests.stdout[-1500:]}
-        print(f"GPU tests: exit {tests.returncode} in {summary['gpu_tests']['wall_s']} s", flush=True)
+        try:
+            done = subprocess.run([sys.executable, "-m", "pytest", "-q", str(ROOT / "tests" / "test_gpu.py")],
+                                  capture_output=True, text=True, cwd=ROOT, timeout=min(GPU_TESTS_S, a.budget / 4))
+            code, tail = done.returncode, done.stdout[-1500:]
+        except subprocess.TimeoutExpired as e:
+            code, tail = None, f"timed out after {e.timeout:.0f} s"
+        summary["gpu_tests"] = {"returncode": code, "wall_s": round(time.perf_counter() - t, 1), "tail": tail}
+        print(f"GPU tests: exit {code} in {summary['gpu_tests']['wall_s']} s", flush=True)
     not_reached = []
     for path in chosen:
         left = a.budget - (time.perf_counter() - t0)
@@ -156,9 +174,11 @@ def main(argv: list[str] | None = None) -> int:
         rec = run_notebook(path, limit, not a.dry_run, a.out)
         summary["notebooks"][path.name] = {k: rec[k] for k in ("status", "wall_s", "peak_gpu_bytes")}
         print(f"{path.name}: {rec['status']} in {rec['wall_s']} s (limit {limit:.0f} s)", flush=True)
-    summary["not_reached"] = not_reached
-    summary["wall_s"] = round(time.perf_counter() - t0, 1)
-    (a.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    summary["not_reached"] = sorted(set(summary.get("not_reached", []) + not_reached) - set(summary["notebooks"]))
+    part["wall_s"] = round(time.perf_counter() - t0, 1)
+    summary["parts"].append(part)
+    summary["wall_s"] = round(sum(q["wall_s"] for q in summary["parts"]), 1)
+    record.write_text(json.dumps(summary, indent=1) + "\n")
     if not_reached:
         print(f"budget of {a.budget:.0f} s spent: not reached: {', '.join(not_reached)}", flush=True)
     return 0

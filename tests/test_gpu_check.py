@@ -69,35 +69,76 @@ def test_every_notebooks_full_mode_runs_dry_on_a_cpu(tmp_path, name):
     assert not [*ROOT.glob("runs/*-dry"), *ROOT.glob("notebooks/runs/*-dry")]  # they stayed in its scratch folder
 
 
-def test_limits_on_an_h100_class_gpu_and_with_t4(tmp_path, monkeypatch):
-    """On a CUDA machine each notebook runs under its budget (srlib.notebook.FULL_BUDGET_S), with --t4
-    under the T4 estimate of it (t4_upper_s), and the default budget adds up the GPU tests' limit and the
-    notebooks' (here the GPU tests and the notebooks are stubbed: the limits are what is checked)."""
+def _stubbed_gpu_check(monkeypatch, device="Tesla T4"):
+    """scripts/gpu_check.py as a module, on a pretend CUDA machine: its notebooks and GPU tests are
+    stubbed (what they were given is kept in ``calls``), so that its limits and records can be checked."""
     import importlib.util
 
     import torch
 
-    from srlib.notebook import FULL_BUDGET_S, t4_upper_s
-
     spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "scripts" / "gpu_check.py")
     gpu_check = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gpu_check)
-    limits = {}
+    calls = {"notebooks": {}, "tests": []}
 
     def run_notebook(path, limit, full, out):
-        limits[path.stem] = (limit, full)
+        calls["notebooks"][path.stem] = (limit, full)
         return {"status": "ok", "wall_s": 1.0, "peak_gpu_bytes": 0}
 
+    def run_tests(*args, **kwargs):
+        calls["tests"].append(kwargs["timeout"])
+        return subprocess.CompletedProcess(args, 0, "9 passed", "")
+
     monkeypatch.setattr(gpu_check, "run_notebook", run_notebook)
-    monkeypatch.setattr(gpu_check.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, "ok", ""))
+    monkeypatch.setattr(gpu_check.subprocess, "run", run_tests)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a, **k: "Tesla T4")
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a, **k: device)
+    return gpu_check, calls
+
+
+def test_limits_on_an_h100_class_gpu_and_with_t4(tmp_path, monkeypatch):
+    """On a CUDA machine each notebook runs under its budget (srlib.notebook.FULL_BUDGET_S), with --t4
+    under the T4 estimate of it (t4_upper_s), and the default budget adds up the GPU tests' limit and the
+    notebooks'."""
+    from srlib.notebook import FULL_BUDGET_S, t4_upper_s
+
     for t4 in (False, True):
-        limits.clear()
+        gpu_check, calls = _stubbed_gpu_check(monkeypatch)
         out = tmp_path / str(t4)
         assert gpu_check.main(["--no-install", "--out", str(out)] + ["--t4"] * t4) == 0
         expected = {name: (t4_upper_s(b) if t4 else b) for name, b in FULL_BUDGET_S.items()}
-        assert limits == {name: (pytest.approx(s), True) for name, s in expected.items()}
+        assert calls["notebooks"] == {name: (pytest.approx(s), True) for name, s in expected.items()}
+        assert calls["tests"] == [gpu_check.GPU_TESTS_S]
         summary = json.loads((out / "summary.json").read_text())
-        assert summary["budget_s"] == pytest.approx(gpu_check.GPU_TESTS_S + sum(expected.values()))
+        assert summary["parts"][0]["budget_s"] == pytest.approx(gpu_check.GPU_TESTS_S + sum(expected.values()))
         assert summary["device"] == "Tesla T4" and summary["not_reached"] == [] and summary["full"]
+        assert summary["gpu_tests"]["returncode"] == 0 and len(summary["notebooks"]) == len(FULL_BUDGET_S)
+
+
+def test_a_run_in_parts_adds_to_its_record_and_another_devices_is_refused(tmp_path, monkeypatch, capsys):
+    """Two parts (the GPU tests and two notebooks, then --no-tests and the other two) make one record; a
+    run on another device into the same folder stops with exit 2 and leaves it as it was; GPU tests past
+    their limit are recorded as such (no exit code), not a crash."""
+    out = tmp_path / "full-mode"
+    gpu_check, calls = _stubbed_gpu_check(monkeypatch)
+    assert gpu_check.main(["--no-install", "--out", str(out), "--notebooks", "01_sparse_coding",
+                           "02_receptive_fields"]) == 0
+    assert gpu_check.main(["--no-install", "--no-tests", "--out", str(out), "--notebooks", "03_residual_learning",
+                           "04_perceptual_loss"]) == 0
+    assert len(calls["tests"]) == 1 and len(calls["notebooks"]) == 4
+    summary = json.loads((out / "summary.json").read_text())
+    assert sorted(summary["notebooks"]) == [p.name for p in sorted((ROOT / "notebooks").glob("*.ipynb"))]
+    assert [len(part["notebooks"]) for part in summary["parts"]] == [2, 2] and summary["gpu_tests"]["returncode"] == 0
+    assert summary["wall_s"] == pytest.approx(sum(part["wall_s"] for part in summary["parts"]))
+    kept = (out / "summary.json").read_text()
+    other, _ = _stubbed_gpu_check(monkeypatch, device="NVIDIA H200")
+    assert other.main(["--no-install", "--out", str(out), "--notebooks", "02_receptive_fields"]) == 2
+    assert "holds a run on Tesla T4" in capsys.readouterr().err and (out / "summary.json").read_text() == kept
+
+    def too_slow(*args, **kwargs):
+        raise subprocess.TimeoutExpired(args, kwargs["timeout"])
+
+    monkeypatch.setattr(other.subprocess, "run", too_slow)
+    assert other.main(["--no-install", "--out", str(tmp_path / "h200"), "--notebooks", "02_receptive_fields"]) == 0
+    tests = json.loads((tmp_path / "h200" / "summary.json").read_text())["gpu_tests"]
+    assert tests["returncode"] is None and "timed out" in tests["tail"]
