@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gpu_check: {record} holds a run on {before.get('device')} (PyTorch {before.get('torch')}, "
               f"full mode {before.get('full')}); give another --out", file=sys.stderr)
         return 2
-    summary = before or {**run, "notebooks": {}, "parts": []}
+    summary = {"notebooks": {}, "parts": [], **run, **(before or {})}
     part = {"budget_s": a.budget, "notebooks": [path.name for path in chosen]}
     if tests:
         t = time.perf_counter()

@@ -3,10 +3,10 @@
 A notebook runs in *quick* mode by default (a few minutes on two CPU cores) and in *full* mode,
 for a GPU, when ``SRLIB_FULL=1`` is set in the environment (or ``full=True`` is passed): the
 papers' networks and recipes, sized so that all four notebooks take about 10 minutes on one
-H100/H200-class GPU (:data:`FULL_BUDGET_S`; on a Colab T4, up to about 15 times as long: :func:`t4_upper_s`).
-``SRLIB_FULL=dry`` runs full mode's code at quick
-mode's sizes, on a CPU (``scripts/gpu_check.py --dry-run``, tested in CI): a full-mode branch that
-fails is found there, not after minutes on a GPU.
+H100/H200-class GPU (:data:`FULL_BUDGET_S`; longer on a Colab T4, :func:`t4_upper_s` gives an upper
+estimate). ``SRLIB_FULL=dry`` runs full mode's code at quick mode's sizes, on a CPU
+(``scripts/gpu_check.py --dry-run``, tested in CI): a full-mode branch that fails is found there,
+not after minutes on a GPU.
 Chapters: every notebook (``notebooks/*.ipynb``) and every chapter that runs code; the preface
 (book/preface.md) explains the two modes.
 """
