@@ -142,3 +142,34 @@ def test_a_run_in_parts_adds_to_its_record_and_another_devices_is_refused(tmp_pa
     assert other.main(["--no-install", "--out", str(tmp_path / "h200"), "--notebooks", "02_receptive_fields"]) == 0
     tests = json.loads((tmp_path / "h200" / "summary.json").read_text())["gpu_tests"]
     assert tests["returncode"] is None and "timed out" in tests["tail"]
+
+
+def test_the_gpu_appendix_reads_the_record_gpu_check_writes(tmp_path, monkeypatch):
+    """The full-mode table of book/gpu.md, run on a record written by gpu_check (stubbed notebooks, one
+    timed out): measured times, the T4 estimate from a finished run only, the notebooks not run named."""
+    import re
+
+    from srlib.notebook import FULL_BUDGET_S, t4_upper_s
+
+    gpu_check, _ = _stubbed_gpu_check(monkeypatch, device="NVIDIA H200")
+    slow = gpu_check.run_notebook
+
+    def one_times_out(path, limit, full, out):
+        rec = slow(path, limit, full, out)
+        return {**rec, "status": "timed out", "wall_s": limit} if path.stem == "02_receptive_fields" else rec
+
+    monkeypatch.setattr(gpu_check, "run_notebook", one_times_out)
+    assert gpu_check.main(["--no-install", "--out", str(tmp_path / "full-mode"), "--notebooks", "01_sparse_coding",
+                           "02_receptive_fields"]) == 0
+    page = (ROOT / "book" / "gpu.md").read_text()
+    (cell,) = [c for c in re.findall(r"```\{code-cell\} ipython3\n(.*?)```", page, re.S) if "t4_upper_s" in c]
+    shown = []
+    exec(cell, {"gpu": tmp_path, "json": json, "Markdown": lambda text: text, "display": shown.append,
+                "print": shown.append})
+    table, *lines = shown
+    rows = {r.split(" | ")[0].strip("| "): r for r in table.splitlines()[2:]}
+    assert rows["01_sparse_coding"].endswith(f"| 1 | 0.0 | ok | {t4_upper_s(1) / 60:.0f} |")
+    assert rows["02_receptive_fields"].endswith("| timed out | not known: it did not finish |")
+    assert rows["03_residual_learning"].endswith(
+        f"| not run on a GPU yet | {t4_upper_s(FULL_BUDGET_S['03_residual_learning']) / 60:.0f} |")
+    assert "measured on NVIDIA H200" in lines[-1] and "for the 2 of 4 notebooks recorded" in lines[-1]
