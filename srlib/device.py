@@ -2,8 +2,9 @@
 
 :func:`pick_device` chooses cuda, then mps, then the CPU; :func:`cpu_has_native_bf16` says
 whether this CPU computes bf16 in hardware (AMX or AVX512-BF16), where the fast presets train
-in bf16 (``Recipe.cpu_amp``); :func:`training_precision` and :func:`half_dtype` are the one
-place that chooses a run's 16-bit type, loss scaling and memory layout; :func:`cpu_info` and
+in bf16 (``Recipe.cpu_amp``), and :func:`cuda_has_native_bf16` whether a GPU does (Ampere and
+newer; not a T4 or V100); :func:`training_precision` and :func:`half_dtype` are the one place
+that chooses a run's 16-bit type, loss scaling and memory layout; :func:`cpu_info` and
 :func:`describe_cpu` say what every timing ran on, including an instruction set limited by
 :data:`ISA_LIMITS` (a CPU with AVX-512 or AMX measuring what an AVX2-only one runs). Used by
 the training engine, inference and the notebooks.
@@ -19,8 +20,8 @@ import torch
 
 from .errors import SRError
 
-__all__ = ["pick_device", "cpu_has_native_bf16", "Precision", "training_precision", "half_dtype", "cpu_info",
-           "describe_cpu", "ISA_LIMITS", "AVX2_ONLY"]
+__all__ = ["pick_device", "cpu_has_native_bf16", "cuda_has_native_bf16", "Precision", "training_precision",
+           "half_dtype", "cpu_info", "describe_cpu", "ISA_LIMITS", "AVX2_ONLY"]
 
 #: Environment variables, read when torch starts, that keep oneDNN's kernels (convolutions) and
 #: PyTorch's own (element-wise, reductions) to a smaller instruction set:
@@ -88,10 +89,19 @@ def pick_device(device: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def cuda_has_native_bf16(device: torch.device | int | None = None) -> bool:
+    """Whether this CUDA GPU computes bf16 in hardware: compute capability 8.0 and newer (A100, L4,
+    H100, RTX 30xx and later), or an AMD GPU under ROCm. ``torch.cuda.is_bf16_supported()`` says yes on a
+    T4 or V100 too (capability 7.x), where bf16 is only emulated: fp16 with loss scaling is their 16-bit type."""
+    if torch.version.hip:
+        return True
+    return torch.cuda.get_device_capability(device)[0] >= 8
+
+
 def half_dtype(device: torch.device) -> torch.dtype:
-    """The 16-bit type a GPU computes in: bf16 where a CUDA GPU has it (Ampere and newer), else
-    fp16 (a V100, a T4, Apple's mps)."""
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+    """The 16-bit type a GPU computes in: bf16 where a CUDA GPU has it in hardware
+    (:func:`cuda_has_native_bf16`), else fp16 (a V100, a T4, Apple's mps)."""
+    if device.type == "cuda" and cuda_has_native_bf16(device):
         return torch.bfloat16
     return torch.float16
 

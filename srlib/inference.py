@@ -170,7 +170,7 @@ def keep_freed_memory() -> bool:
 
 
 def _precision(device: torch.device, half: bool) -> torch.dtype | None:
-    """The autocast dtype of ``--half``: bf16 where the GPU has it, else fp16."""
+    """The autocast dtype of ``--half``: bf16 where the GPU computes it in hardware, else fp16 (:func:`half_dtype`)."""
     if not half:
         return None
     if device.type in ("cuda", "mps"):

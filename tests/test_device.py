@@ -14,6 +14,7 @@ from srlib.device import (
     Precision,
     cpu_has_native_bf16,
     cpu_info,
+    cuda_has_native_bf16,
     describe_cpu,
     half_dtype,
     training_precision,
@@ -51,8 +52,16 @@ def test_the_precision_of_a_run_is_chosen_in_one_place(monkeypatch):
     native = Precision(torch.bfloat16, False, True) if cpu_has_native_bf16() else Precision(None, False, False)
     assert training_precision(cpu, cpu_amp=True) == native  # emulated bf16 would be slower than float32
     assert training_precision(cpu, amp=False, cpu_amp=True) == Precision(None, False, False)  # --no-amp
-    for bf16, want in [(True, Precision(torch.bfloat16, False, True)), (False, Precision(torch.float16, True, True))]:
-        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, bf16=bf16, **k: bf16)
-        assert training_precision(cuda) == want and half_dtype(cuda) == want.dtype  # a V100 or T4: fp16, scaled
+    bf16, fp16 = Precision(torch.bfloat16, False, True), Precision(torch.float16, True, True)
+    # PyTorch's is_bf16_supported() says yes on every one of these GPUs (on a T4 or V100 by emulation, slow):
+    # only the compute capability tells which compute bf16 in hardware.
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    for gpu, capability, want in [("H100", (9, 0), bf16), ("A100", (8, 0), bf16), ("T4", (7, 5), fp16),
+                                  ("V100", (7, 0), fp16)]:
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a, c=capability, **k: c)
+        assert cuda_has_native_bf16(cuda) == (want is bf16), gpu
+        assert training_precision(cuda) == want and half_dtype(cuda) == want.dtype, gpu  # a T4: fp16, scaled
     assert training_precision(cuda, amp=False) == Precision(None, False, True)
+    monkeypatch.setattr(torch.version, "hip", "6.2")  # an AMD GPU under ROCm computes bf16
+    assert half_dtype(cuda) == torch.bfloat16
     assert half_dtype(torch.device("mps")) == torch.float16
