@@ -6,7 +6,8 @@ and backward, counted by PyTorch's FlopCounterMode), and the fraction of the mac
 convolution throughput that this achieves (the ceiling: the best of a few large
 convolutions, forward and backward, measured first). With ``--bf16`` the training steps and
 the ceiling run under bf16 autocast in channels_last, as the fast presets train on a CPU
-with native bf16 (``cpu_amp``) and every preset on a GPU.
+with native bf16 (``cpu_amp``) and every preset on a GPU with native bf16 (Ampere and newer;
+a T4 or V100 trains in fp16, ``srlib.device.half_dtype``).
 
     python benchmarks/models.py [--device cuda] [--steps 5] [--bf16]
 """
