@@ -695,7 +695,10 @@ def read_history(path: str | Path) -> list[dict]:
 
 def plot_history(path: str | Path, ax=None):
     """Plot validation PSNR (and the training loss) against iterations; returns the axes."""
-    import matplotlib.pyplot as plt
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise SRError("plot_history needs matplotlib (not installed with srlib): pip install 'srlib[plot]'") from None
 
     rows = read_history(path)
     ax = ax or plt.subplots(figsize=(6, 3.5))[1]

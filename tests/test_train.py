@@ -276,6 +276,14 @@ def test_checkpoint_loads_as_a_model(tmp_path):
     assert [line.get_label() for line in ax.get_lines()] == ["PSNR x2", "PSNR x3"]
 
 
+def test_plot_history_without_matplotlib_says_how_to_get_it(tmp_path, monkeypatch):
+    (tmp_path / "history.csv").write_text("iteration,loss,psnr_x2\n10,0.1,30.0\n")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as where it is not installed: import fails
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    with pytest.raises(SRError, match=r"srlib\[plot\]"):
+        plot_history(tmp_path)
+
+
 @pytest.mark.parametrize("model, colour", [(dict(f2b=1, n2b=8), "y"), (dict(colour="ycbcr"), "ycbcr"),
                                            (dict(colour="rgb", padding="same"), "rgb")],
                          ids=["four-layers", "ycbcr-valid", "rgb-same"])
