@@ -5,9 +5,10 @@ A :class:`~srlib.recipes.Recipe` (``srlib/recipes.py``) holds every hyper-parame
 writes and reads the checkpoints). The loop is plain PyTorch:
 
 * the device is picked automatically (cuda, mps, cpu); on a GPU, mixed precision (bf16
-  where supported, else fp16 with a gradient scaler), channels_last, pinned memory and
-  loader workers; ``torch.compile`` on request; on a CPU that computes bf16 natively
-  (AMX or AVX512-BF16), bf16 autocast and channels_last for recipes that ask (``cpu_amp``);
+  where supported, else fp16 with a gradient scaler, whose skipped updates the history
+  counts), channels_last, pinned memory and loader workers; ``torch.compile`` on request; on
+  a CPU that computes bf16 natively (AMX or AVX512-BF16), bf16 autocast and channels_last for
+  recipes that ask (``cpu_amp``);
 * batches are cut from a permutation drawn from ``seed + epoch``, so a run is a function
   of its recipe, and resuming from a checkpoint continues it bit for bit;
 * VDSR's adjustable gradient clipping (section 3.3): each gradient element is clipped to
@@ -27,6 +28,7 @@ appendix (the fast presets).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import os
@@ -67,7 +69,8 @@ from .perceptual import discriminator_verdict
 from .recipes import Recipe
 from .spectrum import periodic_energy_ratio
 
-__all__ = ["clip_gradients", "Trainer", "GANTrainer", "train", "read_history", "plot_history", "TrainingDiverged"]
+__all__ = ["clip_gradients", "scaled_update", "Trainer", "GANTrainer", "train", "read_history", "plot_history",
+           "TrainingDiverged"]
 
 
 class TrainingDiverged(SRError):
@@ -96,6 +99,20 @@ def clip_gradients(params, mode: str | None, theta: float, lr: float) -> float:
     elif mode is not None:
         raise SRError(f"unknown clipping {mode!r}: use 'adjustable', 'value', 'norm' or None")
     return norm
+
+
+#: A step's counts of updates the fp16 gradient scaler skipped: the model's, and SRGAN's discriminator's.
+SKIPPED = ("skipped", "d_skipped")
+
+
+def scaled_update(scaler: torch.amp.GradScaler, optimizer: torch.optim.Optimizer) -> int:
+    """``scaler.step`` and ``scaler.update``; 1 if the update was skipped, else 0. In fp16 the
+    gradient scaler skips an update whose gradients overflowed (inf or NaN) and halves its scale:
+    a run's first updates, until the scale fits its gradients, and now and then after it doubles."""
+    scale = scaler.get_scale()
+    scaler.step(optimizer)
+    scaler.update()
+    return int(scaler.get_scale() < scale)
 
 
 # Recipe.loss: the MSE, Caffe's Euclidean loss (the papers'), or the mean log MSE (or L1 error) over
@@ -165,13 +182,14 @@ class Trainer:
         cuda = self.device.type == "cuda"
         precision = training_precision(self.device, recipe.amp, recipe.cpu_amp)
         self.amp_dtype, self.use_amp = precision.dtype, precision.dtype is not None
-        self.scalers = [torch.amp.GradScaler("cuda", enabled=precision.scaled) for _ in range(2)]
+        self.scalers = [torch.amp.GradScaler(self.device.type, enabled=precision.scaled) for _ in range(2)]
         self.channels_last = precision.channels_last
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.total = int(recipe.epochs * self.steps_per_epoch) if recipe.epochs else recipe.iterations
         self.lr_step = int(recipe.lr_step_epochs * self.steps_per_epoch) if recipe.lr_step_epochs else recipe.lr_step
         self.iteration, self.best, self.seconds = 0, -math.inf, 0.0
+        self.skipped: dict[str, int] = {}  # fp16: the updates the gradient scaler skipped, of each network (SKIPPED)
         self._t_fit: float | None = None  # when fit() started: training time is kept in checkpoints
         if saved is not None:
             self._load(saved)
@@ -318,9 +336,8 @@ class Trainer:
         scaler.scale(loss).backward()
         scaler.unscale_(self.optimizer)
         gnorm = clip_gradients(self.model.parameters(), r.clip, r.clip_value, learning_rate)
-        scaler.step(self.optimizer)
-        scaler.update()
-        return {"loss": loss.item(), "grad_norm": gnorm}
+        skipped = scaled_update(scaler, self.optimizer)
+        return {"loss": loss.item(), "grad_norm": gnorm, "skipped": skipped}
 
     # ----- checkpoints ------------------------------------------------------------------
     def state(self) -> dict:
@@ -333,6 +350,8 @@ class Trainer:
             "rng": {"torch": torch.get_rng_state(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
         }
+        if self.scalers[0].is_enabled():
+            s["skipped"] = dict(self.skipped)
         return s
 
     def _load_more(self, s: dict) -> None:
@@ -367,6 +386,7 @@ class Trainer:
             for g, lr in zip(o.param_groups, lrs, strict=True):  # --lr on a resume applies (same run: equal)
                 g["base_lr"] = lr
         self.iteration, self.best = s["iteration"], s["best"]
+        self.skipped = dict(s.get("skipped", {}))
         plan = ("iterations", "epochs", "minutes")
         if all(s["recipe"].get(k) == getattr(self.recipe, k) for k in plan):  # the same plan: its (fitted) length
             self.total, self.lr_step = s["total"], s["lr_step"]
@@ -463,6 +483,9 @@ class Trainer:
                     self._check_finite(stats, learning_rate)
                     self.iteration += 1
                     window.add(stats["loss"])
+                    for k in SKIPPED:
+                        if k in stats:
+                            self.skipped[k] = self.skipped.get(k, 0) + stats[k]
                     bar.update(1)
                     elapsed = time.perf_counter() - self._t_fit
                     self._fit_to_budget(plan, elapsed, bar)
@@ -521,7 +544,9 @@ class Trainer:
             row = {"iteration": self.iteration, "epoch": round(self.iteration / self.steps_per_epoch, 3),
                    "loss": float(np.mean(window.losses)), "lr": learning_rate, "grad_norm": stats["grad_norm"],
                    "seconds_per_it": window.seconds_per_step()}
-            row.update({k: v for k, v in stats.items() if k not in ("loss", "grad_norm")})
+            row.update({k: v for k, v in stats.items() if k not in ("loss", "grad_norm", *SKIPPED)})
+            if self.scalers[0].is_enabled():  # fp16: the updates the gradient scaler skipped so far
+                row.update(self.skipped)
             if self.rank == 0:
                 row.update(self.validate())
                 self._log(row)
@@ -652,17 +677,19 @@ class GANTrainer(Trainer):
         self.opt_disc.zero_grad(set_to_none=True)
         gamma = self.recipe.r1
         hr = hr.detach().requires_grad_(gamma > 0)
+        # R1 differentiates D's input gradient: BatchNorm's second derivative overflows fp16 (NaN at any loss scale)
+        r1_in_fp32 = gamma > 0 and self.amp_dtype == torch.float16
         with self._autocast():
             fake = self.net(lr_img)
-            real_logits = self.disc_net(hr).float()
+            with torch.autocast(self.device.type, enabled=False) if r1_in_fp32 else contextlib.nullcontext():
+                real_logits = self.disc_net(hr).float()
             d_loss = discriminator_loss(real_logits, self.disc_net(fake.detach()).float())
         if gamma:  # not the paper's: R1 (Mescheder et al., ICML 2018, eq. 9), gamma/2 E ||grad_x D(x)||^2 on real x
             grad, = torch.autograd.grad(real_logits.sum(), hr, create_graph=True)
             r1 = grad.float().pow(2).flatten(1).sum(1).mean()
             d_loss = d_loss + gamma / 2 * r1
         scaler_disc.scale(d_loss).backward()
-        scaler_disc.step(self.opt_disc)
-        scaler_disc.update()
+        d_skipped = scaled_update(scaler_disc, self.opt_disc)
         # Generator: content loss + 1e-3 x -log D(G(lr_img)) (SRGAN eq. 3).
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
@@ -672,12 +699,12 @@ class GANTrainer(Trainer):
         scaler_gen.scale(g_loss).backward()
         scaler_gen.unscale_(self.optimizer)
         gnorm = clip_gradients(self.model.parameters(), self.recipe.clip, self.recipe.clip_value, learning_rate)
-        scaler_gen.step(self.optimizer)
-        scaler_gen.update()
+        skipped = scaled_update(scaler_gen, self.optimizer)
         if self.average is not None:  # w_avg <- ema w_avg + (1 - ema) w
             self.average.update_parameters(self.model)
         return {"loss": g_loss.item(), "content": content.item(), "adversarial": adversarial_loss(fake_logits).item(),
-                "d_loss": d_loss.item(), "grad_norm": gnorm, **({"r1": r1.item()} if gamma else {})}
+                "d_loss": d_loss.item(), "grad_norm": gnorm, "skipped": skipped, "d_skipped": d_skipped,
+                **({"r1": r1.item()} if gamma else {})}
 
 
 def train(recipe: Recipe, out: str | Path, device: str | None = None, resume: bool = False,

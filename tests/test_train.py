@@ -1,4 +1,5 @@
 import copy
+import math
 import os
 import signal
 import subprocess
@@ -13,7 +14,7 @@ import torch
 import srlib
 from srlib import SRError
 from srlib.data import builtin_images, save_image
-from srlib.device import cpu_has_native_bf16
+from srlib.device import Precision, cpu_has_native_bf16
 from srlib.evaluate import evaluate
 from srlib.inference import as_method, load_model
 from srlib.losses import discriminator_loss, log_l1_per_scale, log_mse_per_scale, mse, srgan_mse
@@ -76,6 +77,7 @@ def test_resume_is_bitwise_exact(tmp_path, r):
     assert torch.load(resumed, weights_only=True)["iteration"] == r.iterations
     hist = read_history(tmp_path / "b" / "history.csv")
     assert [h["iteration"] for h in hist] == [h["iteration"] for h in read_history(tmp_path / "a" / "history.csv")]
+    assert "skipped" not in hist[0]  # no loss scaling: no update is ever skipped, and the history has no column
 
 
 @pytest.mark.slow
@@ -126,6 +128,51 @@ def test_cpu_amp_trains_in_bf16_only_where_the_cpu_has_it(tmp_path):
     a, b = _weights(fp32.fit()), _weights(t.fit())
     assert all(b[k].dtype == torch.float32 for k in b)  # the master weights stay float32
     assert not all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.fixture
+def as_on_a_t4(monkeypatch):
+    """Train on this CPU as on a T4 or V100 (no bf16 in hardware): fp16 autocast with loss scaling."""
+    monkeypatch.setattr(srlib.train, "training_precision", lambda *a, **k: Precision(torch.float16, True, False))
+
+
+class _Updates(_StopAt):
+    """A trainer that records, for each step, whether it reported the update skipped and whether the
+    weights moved; it can stop like _StopAt."""
+
+    def step(self, batch, learning_rate):
+        before = [p.detach().clone() for p in self.model.parameters()]
+        out = super().step(batch, learning_rate)
+        moved = any(not torch.equal(a, p) for a, p in zip(before, self.model.parameters(), strict=True))
+        self.updates = [*getattr(self, "updates", []), (out["skipped"], moved)]
+        return out
+
+
+@pytest.mark.slow
+def test_fp16_with_loss_scaling_counts_the_updates_it_skips_and_resumes_exactly(tmp_path, as_on_a_t4):
+    """The path of a T4 or V100 (tests/test_gpu.py runs it on a GPU), run here on the CPU. VDSR's
+    gradients at rate 0.1 overflow fp16 at the scaler's first scales: those updates are skipped, the
+    weights stay, the scale halves; the history counts them; a resumed run continues bit for bit."""
+    r = VDSR.replace(batch_size=32, clip="adjustable")
+    t = _Updates(r, tmp_path / "a", progress=False)
+    assert t.amp_dtype == torch.float16 and t.scalers[0].is_enabled()
+    start = t.scalers[0].get_scale()
+    straight = t.fit()
+    skipped = sum(s for s, _ in t.updates)
+    assert all(moved != bool(s) for s, moved in t.updates)  # a skipped update leaves every weight as it was
+    assert 0 < skipped < r.iterations and t.updates[-1] == (0, True)  # the first ones, until the scale fits
+    assert t.scalers[0].get_scale() == start / 2 ** skipped
+    hist = read_history(tmp_path / "a" / "history.csv")  # the updates skipped so far, at each row
+    assert [h["skipped"] for h in hist] == [sum(s for s, _ in t.updates[:int(h["iteration"])]) for h in hist]
+    assert hist[-1]["skipped"] == skipped and torch.load(straight, weights_only=True)["skipped"] == {"skipped": skipped}
+    b = _Updates(r, tmp_path / "b", progress=False)
+    b.stop_at = skipped + 1  # stopped just after the first update taken
+    b.fit()
+    resumed = Trainer(r, tmp_path / "b", resume=True, progress=False)
+    assert resumed.iteration == skipped + 1 and resumed.scalers[0].get_scale() == start / 2 ** skipped
+    a, c = _weights(straight), _weights(resumed.fit())
+    assert all(torch.equal(a[k], c[k]) for k in a)
+    assert [h["skipped"] for h in read_history(tmp_path / "b" / "history.csv")] == [h["skipped"] for h in hist]
 
 
 def test_adjustable_clipping_bounds_every_element():
@@ -602,6 +649,28 @@ def test_srgan_r1_penalises_the_discriminators_gradient_at_the_real_crops(tmp_pa
         recipe("srresnet", r1=1.0).check()
     with pytest.raises(SRError, match=r"r1 \(--r1\) must be"):
         r.replace(r1=-1.0).check()
+
+
+@pytest.mark.slow
+def test_srgan_r1_trains_the_discriminator_in_fp16_too(tmp_path, as_on_a_t4):
+    """On a T4 or V100 (fp16), R1's second derivative through the discriminator's BatchNorm overflows
+    (NaN at any loss scale): every discriminator update was skipped. Its pass on the real crops runs in
+    float32: the penalty is the float32 one, the updates are taken, and the history counts the skipped."""
+    r = recipe("srgan", model_config=dict(scale=4, blocks=1, width=8), content_layer="mse", data="builtin",
+               val_data="builtin", batch_size=4, iterations=3, val_every=3, patch=dict(size=32, stride=64), r1=10.0)
+    t = Trainer(r, tmp_path / "a", progress=False)
+    assert t.amp_dtype == torch.float16 and t.scalers[1].is_enabled()
+    low, hr = (torch.stack(x) for x in zip(*[t.data[i] for i in range(4)], strict=True))
+    x = hr.clone().requires_grad_(True)
+    grad, = torch.autograd.grad(copy.deepcopy(t.disc)(x).sum(), x)
+    before = [p.detach().clone() for p in t.disc.parameters()]
+    stats = t.step((low, hr), r.lr)
+    assert stats["r1"] == pytest.approx(grad.pow(2).flatten(1).sum(1).mean().item(), rel=1e-5)
+    assert stats["d_skipped"] == 0
+    assert not all(torch.equal(a, b) for a, b in zip(before, t.disc.parameters(), strict=True))  # D was updated
+    t.fit()
+    row = read_history(tmp_path / "a" / "history.csv")[-1]
+    assert row["d_skipped"] == 0 and row["skipped"] <= 3 and all(map(math.isfinite, (row["r1"], row["d_loss"])))
 
 
 @pytest.mark.slow
