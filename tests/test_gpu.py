@@ -14,7 +14,7 @@ from srlib.evaluate import evaluate
 from srlib.inference import as_method, load_model
 from srlib.pretrained import pretrained
 from srlib.recipes import recipe
-from srlib.train import Trainer
+from srlib.train import Trainer, read_history
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -61,6 +61,8 @@ def test_fp16_uses_the_gradient_scaler_and_resumes_with_it(tmp_path, monkeypatch
     assert t2.iteration == 10 and t2.scalers[0].get_scale() == scale  # the scaler's state came back
     t2.fit()
     assert t2.iteration == 20
+    skipped = [row["skipped"] for row in read_history(tmp_path / "history.csv")]  # updates skipped so far
+    assert skipped == sorted(skipped) and skipped[-1] == t2.skipped["skipped"] < 20
 
 
 def test_resume_on_cuda_continues_the_run(tmp_path):
