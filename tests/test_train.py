@@ -81,6 +81,23 @@ def test_resume_is_bitwise_exact(tmp_path, r):
 
 
 @pytest.mark.slow
+def test_loader_workers_train_the_same_run_as_the_main_process_and_resume_it_exactly(tmp_path):
+    # On a GPU the batches are loaded by worker processes (`workers` None: 4 there, 0 on a CPU), so the runs the
+    # notebooks train in full mode take this path; here two workers, stopped inside the first epoch and resumed.
+    straight = Trainer(SRCNN, tmp_path / "a", progress=False).fit()
+    two = SRCNN.replace(workers=2)
+    t = _StopAt(two, tmp_path / "b", progress=False)
+    assert t._loader(0, 0).num_workers == 2
+    t.stop_at = SRCNN.iterations // 2 + 1
+    t.fit()
+    resumed = Trainer(two, tmp_path / "b", resume=True, progress=False).fit()
+    a, b = _weights(straight), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    psnr = [[h["psnr_mean"] for h in read_history(tmp_path / run)] for run in "ab"]
+    assert psnr[0] == psnr[1] and len(psnr[0]) == 2
+
+
+@pytest.mark.slow
 def test_a_finished_run_resumed_with_more_iterations_continues_as_one_longer_run(tmp_path):
     longer = Trainer(VDSR, tmp_path / "a", progress=False).fit()
     Trainer(VDSR.replace(iterations=VDSR.lr_step), tmp_path / "b", progress=False).fit()  # stops at the lr step
